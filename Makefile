@@ -1,0 +1,33 @@
+# Two entry points: `make demo` (install + short training run) and `make test` (install + test suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+FASHION := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data demo test test-all clean
+
+install: $(VENV)/.installed
+
+# The CPU build of PyTorch goes in first: a plain `torch` requirement would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0 || $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+# Fashion-MNIST: Debian's package when we can install it, else cnnlab's own (MD5-checked) download.
+data: install
+	@if [ -d $(FASHION) ] || $(VENV)/bin/cnnlab datasets | grep -q '^fashion-mnist .*/'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	else $(VENV)/bin/cnnlab download fashion-mnist; fi
+
+test: install
+	$(VENV)/bin/pytest -q
+
+test-all: install
+	$(VENV)/bin/pytest -q -m ''
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info

@@ -1,0 +1,10 @@
+"""cnnlab: learn, build, train, inspect and compare convolutional neural networks with PyTorch."""
+__version__ = "0.1.0"
+
+from .errors import CheckpointError, CnnlabError, ConfigError, DatasetError, ImageError  # noqa: E402
+from .models import create_model, list_models, model_info, register_model  # noqa: E402
+
+__all__ = [
+    "CheckpointError", "CnnlabError", "ConfigError", "DatasetError", "ImageError",
+    "create_model", "list_models", "model_info", "register_model",
+]

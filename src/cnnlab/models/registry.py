@@ -1,0 +1,66 @@
+"""The model registry: `register_model` adds a factory by name, `create_model` builds it, `list_models` finds it."""
+import fnmatch
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..errors import ConfigError, unknown_name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    factory: Callable[..., nn.Module]  # factory(num_classes, in_channels, **options) -> nn.Module
+    description: str  # one line, shown by `cnnlab models`
+    input_size: int  # the side the seeds / d2l train it at (images are resized to it)
+    min_size: int | None  # smallest side accepted by a net ending in global pooling; None: input_size only
+    source: str  # which seed or paper it comes from
+
+    def check_size(self, size: int) -> None:
+        """Raise ConfigError unless the network accepts size x size images."""
+        if self.min_size is None and size != self.input_size:
+            raise ConfigError(f"model '{self.name}' takes {self.input_size}x{self.input_size} input only, not {size}x{size}")
+        if self.min_size is not None and size < self.min_size:
+            raise ConfigError(f"model '{self.name}' needs input of at least {self.min_size}x{self.min_size}, not {size}x{size}")
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, *, description: str, source: str, input_size: int = 28, min_size: int | None = None):
+    """Decorator: register `factory(num_classes=10, in_channels=1, **options)` under `name`."""
+
+    def decorate(factory):
+        if name in _REGISTRY:
+            raise ValueError(f"model '{name}' is registered twice")
+        _REGISTRY[name] = ModelInfo(name, factory, description, input_size, min_size, source)
+        return factory
+
+    return decorate
+
+
+def model_info(name: str) -> ModelInfo:
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a glob pattern, sorted."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def create_model(name: str, num_classes: int = 10, in_channels: int = 1, ops: str = "native", **options) -> nn.Module:
+    """Build model `name`; `ops="scratch"` swaps conv/pool layers for cnnlab.ops' from-scratch versions."""
+    info = model_info(name)
+    if num_classes < 1 or in_channels < 1:
+        raise ConfigError(f"model '{name}': num_classes and in_channels must be positive")
+    model = info.factory(num_classes=num_classes, in_channels=in_channels, **options)
+    if ops == "scratch":
+        from ..ops import to_scratch
+
+        model = to_scratch(model)
+    elif ops != "native":
+        raise ConfigError(f"unknown ops '{ops}': choose native or scratch")
+    return model
