@@ -1,0 +1,47 @@
+"""LeNet-5 as in d2l (seeds 002, 003): sigmoid + average pooling, and its batch-norm and ReLU variants."""
+from torch import nn
+
+from .registry import register_model
+
+
+@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="seed 002/003")
+def lenet(num_classes=10, in_channels=1):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), nn.Sigmoid(),  # (N, 6, 28, 28); padding 2: LeNet was built for 32x32
+        nn.AvgPool2d(kernel_size=2, stride=2),  # (N, 6, 14, 14)
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),  # (N, 16, 10, 10)
+        nn.AvgPool2d(kernel_size=2, stride=2),  # (N, 16, 5, 5)
+        nn.Flatten(),  # (N, 400)
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, num_classes),
+    )
+
+
+@register_model("lenet-bn", description="LeNet-5 with batch norm after every conv / linear layer (d2l 8.5)", source="d2l")
+def lenet_bn(num_classes=10, in_channels=1):
+    # As d2l's batch-norm LeNet: the first conv has no padding, so 16 * 4 * 4 features reach the classifier.
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(),  # (N, 6, 24, 24)
+        nn.AvgPool2d(kernel_size=2, stride=2),  # (N, 6, 12, 12)
+        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(),  # (N, 16, 8, 8)
+        nn.AvgPool2d(kernel_size=2, stride=2),  # (N, 16, 4, 4)
+        nn.Flatten(),  # (N, 256)
+        nn.Linear(16 * 4 * 4, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
+        nn.Linear(84, num_classes),
+    )
+
+
+@register_model("lenet-relu", description="LeNet-5 with ReLU and max pooling (the modern choices)", source="seed 003")
+def lenet_relu(num_classes=10, in_channels=1):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), nn.ReLU(),  # (N, 6, 28, 28)
+        nn.MaxPool2d(kernel_size=2, stride=2),  # (N, 6, 14, 14)
+        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),  # (N, 16, 10, 10)
+        nn.MaxPool2d(kernel_size=2, stride=2),  # (N, 16, 5, 5)
+        nn.Flatten(),  # (N, 400)
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
