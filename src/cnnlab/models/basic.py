@@ -1,4 +1,6 @@
 """The small networks of seed 000 (basic, Inception and residual CNNs) and seed 001 (Morvan's CNN)."""
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .registry import register_model
@@ -11,4 +13,91 @@ def basic_cnn(num_classes=10, in_channels=1):
         nn.Conv2d(10, 20, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (N, 20, 4, 4)
         nn.Flatten(),  # (N, 320)
         nn.Linear(320, num_classes),
+    )
+
+
+@register_model("morvan-cnn", description="seed 001: conv 16 -> conv 32 ('same' 5x5) -> fc 32*7*7", source="seed 001")
+def morvan_cnn(num_classes=10, in_channels=1):
+    # Seed 001 returns (logits, flattened features); here forward returns logits and
+    # cnnlab.inspect.penultimate(model, x) gives the (N, 1568) features for t-SNE.
+    return nn.Sequential(
+        nn.Sequential(nn.Conv2d(in_channels, 16, kernel_size=5, stride=1, padding=2), nn.ReLU(), nn.MaxPool2d(2)),  # (N, 16, 14, 14)
+        nn.Sequential(nn.Conv2d(16, 32, kernel_size=5, stride=1, padding=2), nn.ReLU(), nn.MaxPool2d(2)),  # (N, 32, 7, 7)
+        nn.Flatten(),  # (N, 1568)
+        nn.Linear(32 * 7 * 7, num_classes),
+    )
+
+
+class InceptionA(nn.Module):
+    """Seed 000's Inception block: four branches concatenated to 16 + 24 + 24 + 24 = 88 channels, same H, W."""
+
+    out_channels = 88
+
+    def __init__(self, in_channels):
+        super().__init__()
+        self.branch1x1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch5x5_1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch5x5_2 = nn.Conv2d(16, 24, kernel_size=5, padding=2)
+        self.branch3x3_1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch3x3_2 = nn.Conv2d(16, 24, kernel_size=3, padding=1)
+        self.branch3x3_3 = nn.Conv2d(24, 24, kernel_size=3, padding=1)
+        self.branch_pool = nn.Conv2d(in_channels, 24, kernel_size=1)
+
+    def forward(self, x):
+        # No activations inside the block, exactly as in the seed.
+        b1 = self.branch1x1(x)  # (N, 16, H, W)
+        b2 = self.branch5x5_2(self.branch5x5_1(x))  # (N, 24, H, W)
+        b3 = self.branch3x3_3(self.branch3x3_2(self.branch3x3_1(x)))  # (N, 24, H, W)
+        # Functional pooling as in the seed, so the layer listing matches its torchsummary table row for row.
+        b4 = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))  # (N, 24, H, W)
+        return torch.cat([b1, b2, b3, b4], dim=1)  # (N, 88, H, W)
+
+
+class InceptionNet(nn.Module):
+    """Seed 000's net: conv 10 -> InceptionA -> conv 20 -> InceptionA -> fc 1408."""
+
+    def __init__(self, num_classes=10, in_channels=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 10, kernel_size=5)
+        self.incep1 = InceptionA(10)
+        self.conv2 = nn.Conv2d(InceptionA.out_channels, 20, kernel_size=5)
+        self.incep2 = InceptionA(20)
+        self.mp = nn.MaxPool2d(2)  # used twice, as in the seed
+        self.fc = nn.Linear(InceptionA.out_channels * 4 * 4, num_classes)
+
+    def forward(self, x):  # (N, 1, 28, 28)
+        x = F.relu(self.mp(self.conv1(x)))  # (N, 10, 12, 12)
+        x = self.incep1(x)  # (N, 88, 12, 12)
+        x = F.relu(self.mp(self.conv2(x)))  # (N, 20, 4, 4)
+        x = self.incep2(x)  # (N, 88, 4, 4)
+        return self.fc(x.flatten(1))  # (N, 1408) -> (N, num_classes)
+
+
+class ResidualBlock(nn.Module):
+    """Seed 000's residual block: relu(x + conv(relu(conv(x)))), channels and size unchanged."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x):
+        y = self.conv2(F.relu(self.conv1(x)))
+        return F.relu(x + y)  # add first, then activate
+
+
+@register_model("inception-cnn", description="seed 000: conv 10 -> InceptionA -> conv 20 -> InceptionA -> fc 1408", source="seed 000")
+def inception_cnn(num_classes=10, in_channels=1):
+    return InceptionNet(num_classes, in_channels)
+
+
+@register_model("residual-cnn", description="seed 000: conv 16 -> ResidualBlock -> conv 32 -> ResidualBlock -> fc 512", source="seed 000")
+def residual_cnn(num_classes=10, in_channels=1):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, 12, 12)
+        ResidualBlock(16),  # (N, 16, 12, 12)
+        nn.Conv2d(16, 32, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (N, 32, 4, 4)
+        ResidualBlock(32),  # (N, 32, 4, 4)
+        nn.Flatten(),  # (N, 512)
+        nn.Linear(32 * 4 * 4, num_classes),
     )
