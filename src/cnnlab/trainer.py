@@ -288,7 +288,11 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
         model = torch.compile(model)
     optimizer = make_optimizer(config, net.parameters())
     schedule = make_schedule(config, optimizer, len(train_batches))
+    resuming = run_dir is not None
     run_dir = Path(run_dir or config.out or default_run_dir(config))
+    if not resuming and (run_dir / "last.pt").exists():
+        raise ConfigError(f"{run_dir} already holds a run: continue it with 'cnnlab train --resume {run_dir}' "
+                          "or choose another --out")
     if env.main:
         prepare_run_dir(run_dir)
     config.out = str(run_dir)
@@ -392,8 +396,7 @@ def _agree_to_stop(run: Run, stop: _StopFlag) -> bool:
 
 
 def last_good(run: Run) -> str:
-    path = run.run_dir / "last.pt"
-    return f"last good checkpoint: {path}" if path.exists() else "no checkpoint was written (it diverged in the first epoch)"
+    return f"last good checkpoint: {run.run_dir / 'last.pt'}"
 
 
 def fresh_epoch() -> dict:
@@ -409,6 +412,8 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
     info = describe(run)
     if run.env.main:
         atomic_write_text(run.run_dir / "config.json", json.dumps(info, indent=2) + "\n")
+        if payload is None:
+            run.checkpoint("last.pt")  # from here on the run can always be resumed
     if reporter:
         reporter.start(info, run.run_dir)
     best = max((row["test_acc"] for row in run.history), default=-1.0)
@@ -431,12 +436,12 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
                 raise TrainingError(f"test loss became {row['test_loss']} after epoch {run.epoch}; stopped. " + last_good(run))
             run.history.append(row)
             run.epoch, run.step, run.partial = run.epoch + 1, 0, fresh_epoch()
-            if run.env.main:
-                write_metrics(run.run_dir, run.history)
+            if run.env.main:  # checkpoint first: metrics.csv appearing means the epoch is safely on disk
                 run.checkpoint("last.pt")
                 if row["test_acc"] > best:
                     best = row["test_acc"]
                     run.checkpoint("best.pt")
+                write_metrics(run.run_dir, run.history)
             if reporter:
                 reporter.epoch_end(row)
             if stop.signame and run.epoch <= config.epochs:

@@ -55,7 +55,7 @@ def register(commands):
 
 def run_train(args):
     from ..report import ConsoleReporter
-    from ..train import Interrupted, RESUME_OPTIONS, fit, resume
+    from ..trainer import Interrupted, RESUME_OPTIONS, fit, resume
     from ..config import resolve
 
     given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)} and v is not None}
@@ -88,7 +88,7 @@ def run_eval(args):
     from ..checkpoint import load_model
     from ..data import Batches, load_dataset
     from ..evaluate import per_class_accuracy, predict_split
-    from ..train import select_device
+    from ..trainer import select_device
 
     model, payload = load_model(args.checkpoint)
     config = payload["config"]
