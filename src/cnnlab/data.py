@@ -2,10 +2,14 @@
 batches drawn from uint8 tensors held in memory (normalised and resized per batch, never per sample)."""
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import struct
+import tempfile
+import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,15 +22,31 @@ from .errors import DatasetError, unknown_name
 # ---------------------------------------------------------------- IDX format
 # http://yann.lecun.com/exdb/mnist/ : big-endian magic (0, 0, dtype code, ndim), one uint32 per dimension, data.
 IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1-D, images: 3-D (the only kinds MNIST-like sets use)
-MAX_IDX_ITEMS = 10**9  # a header claiming more is corrupt: refuse before allocating anything
+# A header claiming more is corrupt: refuse before allocating anything. The largest MNIST-like set we know
+# (EMNIST ByClass, 814,255 x 28 x 28 = 638M bytes) fits; a flipped high byte in a dimension does not.
+MAX_IDX_ITEMS = 10**9
+READ_BLOCK = 1 << 20  # read 1 MiB at a time (gzip allocates a whole block per read): memory follows the data present
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _open(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
+def _read_at_most(f, n: int) -> bytearray:
+    """Up to `n` bytes of `f`, read in blocks: a header's claim never decides how much memory we take."""
+    data = bytearray()
+    while len(data) < n:
+        block = f.read(min(READ_BLOCK, n - len(data)))
+        if not block:
+            break
+        data += block
+    return data
+
+
 def read_idx(path) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (optionally gzipped); any defect raises DatasetError naming the file."""
+    """Read an IDX file of unsigned bytes (gzipped if the name ends in .gz) into a writable uint8 array.
+    Any defect raises DatasetError naming the file and the problem."""
     path = Path(path)
     try:
         with _open(path) as f:
@@ -37,7 +57,9 @@ def read_idx(path) -> np.ndarray:
                 raise DatasetError(f"{path}: truncated: expected at least 4 header bytes, found {len(header)}")
             magic = struct.unpack(">I", header)[0]
             if magic not in IDX_MAGIC:
-                raise DatasetError(f"{path}: not an IDX image or label file: magic number {magic}, expected 2051 (images) or 2049 (labels)")
+                hint = " (the file looks gzipped: its name should end in .gz)" if header[:2] == GZIP_MAGIC else ""
+                raise DatasetError(f"{path}: not an IDX image or label file: magic number {magic}, "
+                                   f"expected 2051 (images) or 2049 (labels){hint}")
             ndim = IDX_MAGIC[magic]
             raw = f.read(4 * ndim)
             if len(raw) < 4 * ndim:
@@ -47,29 +69,45 @@ def read_idx(path) -> np.ndarray:
             if count > MAX_IDX_ITEMS or 0 in shape[1:]:
                 raise DatasetError(f"{path}: corrupt header: dimensions {shape} are not plausible")
             expected = 4 + 4 * ndim + count
-            data = f.read(count + 1)  # one more byte than needed tells us about trailing garbage
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
-        if isinstance(error, FileNotFoundError):
-            raise DatasetError(f"{path}: file not found") from None
-        raise DatasetError(f"{path}: unreadable or corrupt gzip stream ({error})") from None
-    found = 4 + 4 * ndim + len(data)
-    if found != expected:
-        problem = "truncated" if found < expected else "too long"
-        raise DatasetError(f"{path}: {problem}: expected {expected:,} bytes, found {found:,}" + (" or more" if found > expected else ""))
+            if not isinstance(f, gzip.GzipFile):
+                # Raw file: its size must match the header; know that before reading a byte of data.
+                size = os.fstat(f.fileno()).st_size
+                if size != expected:
+                    raise _size_error(path, expected, size)
+            data = _read_at_most(f, count + 1)  # one byte more than needed reveals trailing garbage
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except EOFError as error:  # gzip: the compressed stream stops before its end marker
+        raise DatasetError(f"{path}: corrupt gzip file: truncated gzip stream ({error})") from None
+    except (gzip.BadGzipFile, zlib.error) as error:  # bad header, bad CRC or length, bad deflate data
+        raise DatasetError(f"{path}: corrupt gzip file: {error}") from None
+    except OSError as error:  # a directory, no permission, I/O error
+        raise DatasetError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(data) != count:
+        raise _size_error(path, expected, 4 + 4 * ndim + len(data), more=len(data) > count)
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _size_error(path: Path, expected: int, found: int, more: bool = False) -> DatasetError:
+    problem = "truncated" if found < expected else "too long (trailing bytes)"
+    return DatasetError(f"{path}: {problem}: expected {expected:,} bytes, found {found:,}" + (" or more" if more else ""))
 
 
 def write_idx(path, array) -> None:
     """Write a uint8 array (N,) as labels or (N, H, W) as images; gzip if the name ends in .gz."""
-    array = np.ascontiguousarray(np.asarray(array, dtype=np.uint8))
+    array = np.asarray(array)
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise ValueError(f"IDX stores unsigned bytes: values must be in 0-255, got {array.min()}-{array.max()}")
+    array = np.ascontiguousarray(array, dtype=np.uint8)
     magic = {1: 2049, 3: 2051}.get(array.ndim)
     if magic is None:
         raise ValueError(f"IDX labels are 1-D and images 3-D, got shape {array.shape}")
     payload = struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wb") as f:
-        f.write(payload)
+    if path.suffix == ".gz":
+        # No file name or time in the gzip header: the same array always gives the same bytes.
+        payload = gzip.compress(payload, mtime=0)
+    path.write_bytes(payload)
 
 
 # ---------------------------------------------------------------- named data sets
@@ -81,8 +119,9 @@ class DatasetSpec:
     mean: float  # of the training pixels in [0, 1]: the Normalize() constants
     std: float
     md5: dict = field(default_factory=dict)  # file name -> md5 of the official .gz
-    mirrors: tuple[str, ...] = ()  # tried in order; each must end in /
+    mirrors: tuple[str, ...] = ()  # base URLs, tried in order
     system_dirs: tuple[str, ...] = ()  # where an OS package puts the files
+    apt_package: str = ""  # the Debian/Ubuntu package that installs them into system_dirs
 
 
 FILES = {
@@ -114,7 +153,8 @@ SPECS = {
             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
         },
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian: dataset-fashion-mnist
+        system_dirs=("/usr/share/datasets/fashion-mnist",),
+        apt_package="dataset-fashion-mnist",
     ),
     "synthetic": DatasetSpec(
         "synthetic",
@@ -173,8 +213,13 @@ def candidate_dirs(name: str, data_dir=None) -> list[tuple[str, Path]]:
     return found
 
 
+def _files(directory: Path) -> list[str]:
+    """Which of the four files `directory` holds (gzipped or not)."""
+    return [f for pair in FILES.values() for f in pair if (directory / f).exists() or (directory / f[:-3]).exists()]
+
+
 def _has_files(directory: Path) -> bool:
-    return all((directory / f).exists() or (directory / f[:-3]).exists() for pair in FILES.values() for f in pair)
+    return len(_files(directory)) == 4
 
 
 def locate(name: str, data_dir=None) -> Path | None:
@@ -190,14 +235,41 @@ def _file(directory: Path, filename: str) -> Path:
     return gz if gz.exists() else directory / filename[:-3]
 
 
-def how_to_get(name: str, data_dir=None) -> str:
+def ways_to_get(name: str) -> str:
+    """The ways to obtain `name`'s files, as one sentence for error messages."""
     spec = dataset_spec(name)
-    places = ", ".join(f"{p}" for _, p in candidate_dirs(name, data_dir))
-    ways = [f"put the four IDX files ({', '.join(f for pair in FILES.values() for f in pair)}) in a directory and pass --data-dir DIR or set CNNLAB_DATA=DIR",
-            f"run 'cnnlab download {name}' where the internet is reachable (saves to {cache_dir(name)})"]
-    if spec.system_dirs:
-        ways.insert(1, "on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist")
-    return f"data set '{name}' not found (looked in {places}); to get it: " + "; or ".join(ways)
+    files = ", ".join(f for pair in FILES.values() for f in pair)
+    ways = [f"put the four IDX files ({files}) in a directory and pass --data-dir DIR or set CNNLAB_DATA=DIR"]
+    if spec.apt_package:
+        ways.append(f"on Debian/Ubuntu: sudo apt-get install {spec.apt_package}")
+    ways.append(f"run 'cnnlab download {name}' where the internet is reachable (saves to {cache_dir(name)})")
+    return "to get it: " + "; or ".join(ways)
+
+
+def how_to_get(name: str, data_dir=None) -> str:
+    """The 'not found' message: where we looked (and what a half-filled directory lacks), then the ways to get it."""
+    looked = []
+    for _, directory in candidate_dirs(name, data_dir):
+        present = _files(directory)
+        missing = [f for pair in FILES.values() for f in pair if f not in present]
+        looked.append(f"{directory} (missing {', '.join(missing)})" if present else str(directory))
+    return f"data set '{name}' not found (looked in {', '.join(looked)}); {ways_to_get(name)}"
+
+
+def _read_split(images_path: Path, labels_path: Path, n_classes: int) -> Split:
+    """One split's two files, checked against each other: kinds, counts, label range."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3:
+        raise DatasetError(f"{images_path}: holds labels (IDX magic 2049), expected images (2051)")
+    if labels.ndim != 1:
+        raise DatasetError(f"{labels_path}: holds images (IDX magic 2051), expected labels (2049)")
+    if len(images) != len(labels):
+        raise DatasetError(f"{labels_path}: {len(labels):,} labels for {len(images):,} images in {images_path.name}")
+    bad = labels >= n_classes  # uint8: never negative
+    if bad.any():
+        raise DatasetError(f"{labels_path}: {int(bad.sum()):,} labels out of range 0-{n_classes - 1} "
+                           f"(first: {int(labels[bad][0])} at index {int(bad.argmax()):,})")
+    return Split(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
 
 
 def load_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:
@@ -213,19 +285,14 @@ def load_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:
             raise DatasetError(how_to_get(name, data_dir))
         try:
             directory = fetch(name)
-        except DatasetError as error:
-            raise DatasetError(f"{error}. {how_to_get(name, data_dir)}") from None
-    splits = {}
-    for split, (images_file, labels_file) in FILES.items():
-        images_path, labels_path = _file(directory, images_file), _file(directory, labels_file)
-        images, labels = read_idx(images_path), read_idx(labels_path)
-        if images.ndim != 3 or labels.ndim != 1:
-            raise DatasetError(f"{images_path}: expected 3-D images and 1-D labels in {labels_path.name}")
-        if len(images) != len(labels):
-            raise DatasetError(f"{labels_path}: {len(labels):,} labels for {len(images):,} images in {images_path.name}")
-        if labels.size and labels.max() >= len(spec.classes):
-            raise DatasetError(f"{labels_path}: label {int(labels.max())} out of range 0-{len(spec.classes) - 1}")
-        splits[split] = Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
+        except DatasetError as error:  # its message already says how to get the data another way
+            places = ", ".join(str(p) for _, p in candidate_dirs(name, data_dir))
+            raise DatasetError(f"data set '{name}' not found (looked in {places}) and {error}") from None
+    splits = {split: _read_split(_file(directory, images), _file(directory, labels), len(spec.classes))
+              for split, (images, labels) in FILES.items()}
+    if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
+        raise DatasetError(f"{directory}: training images are {tuple(splits['train'].images.shape[1:])} but test "
+                           f"images {tuple(splits['test'].images.shape[1:])}: the files come from different sets")
     return Dataset(name, splits["train"], splits["test"], spec.classes, spec.mean, spec.std, str(directory))
 
 
@@ -239,12 +306,14 @@ def _md5(path: Path) -> str:
 
 
 def _download_file(url: str, target: Path, md5: str, progress: bool) -> None:
-    """Stream `url` to a temporary file beside `target`; rename only after the MD5 matches."""
+    """Stream `url` to a temporary file beside `target`; rename only after the MD5 matches.
+    The temporary name is unique, so ranks of a distributed run downloading at once do not clobber each other."""
     from tqdm import tqdm
 
-    partial = target.with_name(target.name + ".part")
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    partial = Path(partial)
     try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(partial, "wb") as out:
+        with urllib.request.urlopen(url, timeout=30) as response, open(fd, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress, leave=False) as bar:
                 for block in iter(lambda: response.read(1 << 16), b""):
@@ -252,34 +321,50 @@ def _download_file(url: str, target: Path, md5: str, progress: bool) -> None:
                     bar.update(len(block))
         got = _md5(partial)
         if got != md5:
-            raise DatasetError(f"{url}: checksum mismatch: MD5 {got}, expected {md5}")
+            raise DatasetError(f"checksum mismatch: MD5 {got}, expected {md5}")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
 
 
+def _reason(error: Exception) -> str:
+    """A short reason for a failed download: 'HTTP Error 404: Not Found', '[Errno 111] Connection refused'."""
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
 def fetch(name: str, dest=None, mirrors=None, progress: bool = True) -> Path:
-    """Download the four files of `name` into `dest` (default: the user cache), trying mirrors in order."""
+    """Download the four files of `name` into `dest` (default: the user cache), trying mirrors in order.
+    Files already there with the right MD5 are kept; a file is only ever renamed into place once its MD5 matches."""
     spec = dataset_spec(name)
+    if not spec.md5:
+        raise DatasetError(f"data set '{name}' has no files to download (it is generated on the fly)")
     if mirrors is None:
         mirrors = os.environ.get(MIRRORS_ENV, "").split() or spec.mirrors
     if not mirrors:
-        raise DatasetError(f"data set '{name}' has no download mirrors")
+        raise DatasetError(f"data set '{name}' has no download mirrors; {ways_to_get(name)}")
     dest = Path(dest) if dest is not None else cache_dir(name)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(f"{dest}: cannot create the download directory: {error.strerror or error}") from None
     for filename, md5 in spec.md5.items():
         target = dest / filename
         if target.exists() and _md5(target) == md5:
             continue
         failures = []
         for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + filename
             try:
-                _download_file(mirror + filename, target, md5, progress)
+                _download_file(url, target, md5, progress)
                 break
-            except (OSError, DatasetError) as error:  # URLError is an OSError
-                failures.append(f"{mirror}{filename}: {getattr(error, 'reason', error)}")
+            # URLError and timeouts are OSErrors; a dropped connection can be an HTTPException; a malformed
+            # mirror URL (from $CNNLAB_MIRRORS) is a ValueError.
+            except (OSError, DatasetError, http.client.HTTPException, ValueError) as error:
+                failures.append(f"{url}: {_reason(error)}")
         else:
-            raise DatasetError(f"could not download {filename}: " + "; ".join(failures))
+            raise DatasetError(f"could not download {filename} ({'; '.join(failures)}); {ways_to_get(name)}")
     return dest
 
 
@@ -332,10 +417,15 @@ class Batches:
     """Mini-batches from a Split held in memory: seeded shuffle per epoch, uint8 -> float, normalise and resize
     per batch on `device`. With world_size > 1, each rank takes its share of every global batch.
 
-    Iterating yields (x, y): x (B, 1, S, S) float32, y (B,) int64."""
+    Iterating yields (x, y): x (B, 1, S, S) float32, y (B,) int64. With world_size > 1 use drop_last=True:
+    a last global batch smaller than world_size would leave some ranks an empty shard."""
 
     def __init__(self, split: Split, batch_size: int, *, shuffle=False, seed=0, drop_last=False, mean=0.0, std=1.0,
                  size=None, limit=None, device="cpu", rank=0, world_size=1, channels_last=False):
+        if batch_size < 1 or (limit is not None and limit < 0):
+            raise ValueError(f"batch_size must be >= 1 and limit >= 0, got {batch_size} and {limit}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in 0..world_size-1, got rank {rank} of {world_size}")
         self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
         self.drop_last, self.mean, self.std, self.size = drop_last, mean, std, size
         self.n = len(split) if limit is None else min(limit, len(split))

@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny MNIST-like IDX set on disk, an environment with no user data, real Fashion-MNIST."""
+from pathlib import Path
+
+import pytest
+
+from cnnlab.data import FILES, SPECS, load_dataset, make_synthetic, write_idx
+
+FASHION_DIR = Path(SPECS["fashion-mnist"].system_dirs[0])
+
+
+@pytest.fixture
+def idx_dir(tmp_path) -> Path:
+    """A directory with the four gzipped IDX files of a tiny learnable MNIST-like set: 200 training and
+    50 test 28x28 images (the synthetic patterns), labels 0-9. Load it with
+    load_dataset("mnist", data_dir=idx_dir, download=False)."""
+    directory = tmp_path / "idx"
+    directory.mkdir()
+    train, test = make_synthetic(train_size=200, test_size=50, seed=1)
+    for split, (images_file, labels_file) in zip((train, test), FILES.values()):
+        write_idx(directory / images_file, split.images.numpy())
+        write_idx(directory / labels_file, split.labels.numpy())
+    return directory
+
+
+@pytest.fixture
+def no_user_data(tmp_path, monkeypatch) -> Path:
+    """An empty home and cache, no CNNLAB_DATA / CNNLAB_MIRRORS, no proxy for local servers: tests neither
+    see nor write the real user's data. Returns the cache root (XDG_CACHE_HOME)."""
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    for name in ("CNNLAB_DATA", "CNNLAB_MIRRORS", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """The real Fashion-MNIST from the Debian package (loaded once per session), or skip."""
+    if not all((FASHION_DIR / f).exists() for pair in FILES.values() for f in pair):
+        pytest.skip(f"real Fashion-MNIST not installed in {FASHION_DIR} (sudo apt-get install dataset-fashion-mnist)")
+    return load_dataset("fashion-mnist", data_dir=FASHION_DIR, download=False)
