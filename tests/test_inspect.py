@@ -108,7 +108,7 @@ def test_summary_leaves_batchnorm_statistics_train_mode_and_gradients_untouched(
     model[1].eval()  # a mixed state must come back as it was
     modes = [m.training for m in model.modules()]
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    summarize(model, (1, 28, 28))
+    summarize(model, (2, 1, 28, 28))  # a batch of 2 would update the statistics in train mode
     assert [m.training for m in model.modules()] == modes
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), key
