@@ -27,6 +27,7 @@ from .models import create_model, model_info
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
 REPORT_EVERY = 25  # steps between progress updates: the only points where the loop reads values back
+STOP_CHECK_EVERY = 5  # distributed: steps between the ranks' all-reduces that agree on stopping after a signal
 
 
 class TrainingError(CnnlabError):
@@ -66,6 +67,8 @@ def select_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 @dataclass
 class Dist:
+    """Where this process stands in a torchrun job (docs/distributed.md); the defaults are a single process."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -76,21 +79,46 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed(device_name: str) -> Dist:
-    """Started by torchrun (WORLD_SIZE > 1): join the process group, gloo on CPU and NCCL on CUDA."""
+# How long a collective waits for the other ranks before failing. A rank that dies mid-run makes the others
+# fail instead of waiting forever; it must still cover rank 0 alone writing a checkpoint and a plot.
+DIST_TIMEOUT_MINUTES = 10
+
+
+def init_distributed(config: TrainConfig) -> Dist:
+    """Started by torchrun (WORLD_SIZE > 1): join the process group, gloo on CPU and NCCL on CUDA.
+    --batch-size is the global batch, so it must split evenly: every rank then takes an equal shard and DDP's
+    mean of the ranks' gradients is exactly the gradient of the global batch."""
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     if world_size == 1:
         return Dist()
+    if config.batch_size % world_size:
+        raise ConfigError(f"--batch-size {config.batch_size} is the global batch and must divide evenly among "
+                          f"{world_size} processes; use a multiple of {world_size}")
+    use_cuda = config.device != "cpu" and torch.cuda.is_available()
+    if config.sync_bn and not use_cuda:
+        raise ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); on CPU leave it "
+                          "off and each process normalises over its own share of the batch")
+    import atexit
+    from datetime import timedelta
+
     import torch.distributed as dist
 
     env = Dist(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", 0)),
                int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
-    if not dist.is_initialized():
-        use_cuda = device_name != "cpu" and torch.cuda.is_available()
+    if not dist.is_initialized():  # a caller that set up its own group keeps it (and tears it down)
         if use_cuda:
             torch.cuda.set_device(env.local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=DIST_TIMEOUT_MINUTES))
+        # At exit, also after an error, so the other ranks see a closed connection rather than a silent peer.
+        atexit.register(end_distributed)
     return env
+
+
+def end_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_sum(values: torch.Tensor, env: Dist) -> torch.Tensor:
@@ -100,6 +128,17 @@ def all_sum(values: torch.Tensor, env: Dist) -> torch.Tensor:
         values = values.clone()
         dist.all_reduce(values)
     return values
+
+
+def sync_buffers(run: "Run") -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP copies them only at the start of a
+    training forward, so after the last step each rank holds its own; evaluation and the checkpoint must use
+    the same ones. (SyncBatchNorm's statistics already agree.)"""
+    if run.env.world_size > 1:
+        import torch.distributed as dist
+
+        for buffer in run.net.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 # ---------------------------------------------------------------- pieces of a run
@@ -259,7 +298,7 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     info = model_info(config.model)
     size = config.resize or info.input_size
     info.check_size(size)
-    env = init_distributed(config.device)
+    env = init_distributed(config)
     device = select_device(config.device, env.local_rank)
     dtype = select_precision(config.precision, device)
     threads = config.threads or max(1, (os.cpu_count() or 1) // env.local_world_size)
@@ -270,8 +309,9 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     mean, std = normalization(config)
     per_rank = dict(mean=mean, std=std, size=size, device=device, rank=env.rank, world_size=env.world_size,
                     channels_last=config.channels_last)
+    # Distributed, a last global batch smaller than --batch-size is skipped (see Batches): shards stay equal.
     train_batches = Batches(data.train, config.batch_size, shuffle=True, seed=config.seed, limit=config.train_limit,
-                            **per_rank)
+                            drop_last=env.world_size > 1, **per_rank)
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
 
     torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
@@ -323,6 +363,7 @@ def describe(run: Run) -> dict:
 def evaluate(run: Run, batches: Batches | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over `batches` (default: the test set), exact across ranks."""
     batches = batches or run.test_batches
+    sync_buffers(run)
     model = run.model
     was_training = model.training
     model.eval()
@@ -381,7 +422,7 @@ def train_epoch(run: Run, stop: _StopFlag, reporter) -> bool:
             if reporter:
                 elapsed = seconds + time.perf_counter() - start
                 reporter.step(run.step, mean_loss, correct.item() / count, count * run.env.world_size / elapsed)
-        if stop.signame and _agree_to_stop(run, stop):
+        if _agree_to_stop(run, stop):
             break
     run.partial.update(loss=loss_sum.item(), correct=correct.item(), count=count,
                        seconds=seconds + time.perf_counter() - start)
@@ -389,10 +430,19 @@ def train_epoch(run: Run, stop: _StopFlag, reporter) -> bool:
 
 
 def _agree_to_stop(run: Run, stop: _StopFlag) -> bool:
+    """Whether to stop here. Distributed, every rank calls this at the same steps and all stop together if any
+    of them got a signal: a rank that stopped alone would leave the others waiting in their next all-reduce."""
     if run.env.world_size == 1:
-        return True
-    # every rank must stop at the same step, or the others would wait forever in the next all-reduce
-    return bool(all_sum(torch.ones(1, device=run.device), run.env).item() == run.env.world_size)
+        return stop.signame is not None
+    if run.step % STOP_CHECK_EVERY:
+        return False
+    import torch.distributed as dist
+
+    signum = torch.tensor([signal.Signals[stop.signame].value if stop.signame else 0], device=run.device)
+    dist.all_reduce(signum, op=dist.ReduceOp.MAX)
+    if signum.item() and stop.signame is None:  # another rank was signalled: stop under its name
+        stop.signame = signal.Signals(signum.item()).name
+    return bool(signum.item())
 
 
 def last_good(run: Run) -> str:
@@ -444,7 +494,7 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
                 write_metrics(run.run_dir, run.history)
             if reporter:
                 reporter.epoch_end(row)
-            if stop.signame and run.epoch <= config.epochs:
+            if run.epoch <= config.epochs and _agree_to_stop(run, stop):
                 _finish_outputs(run)
                 raise Interrupted(run.run_dir, stop.signame)
     _finish_outputs(run)
