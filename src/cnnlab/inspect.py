@@ -113,14 +113,16 @@ def summarize(model: nn.Module, input_size) -> Summary:
     def after(module, args, output):
         nonlocal activation_bytes
         row = stack.pop()
-        out = output if isinstance(output, torch.Tensor) else next(t for t in output if isinstance(t, torch.Tensor))
-        row.output_shape = tuple(out.shape)
-        row.mult_adds = _mult_adds(module, out)
+        if isinstance(output, (tuple, list)):  # e.g. seed 001's (logits, features): describe the first tensor
+            output = next((t for t in output if isinstance(t, torch.Tensor)), None)
+        if isinstance(output, torch.Tensor):
+            row.output_shape = tuple(output.shape)
+            row.mult_adds = _mult_adds(module, output)
+            if row.leaf:
+                activation_bytes += output.numel() * output.element_size()
         row.total_mult_adds += row.mult_adds
         if stack:
             stack[-1].total_mult_adds += row.total_mult_adds
-        if row.leaf:
-            activation_bytes += out.numel() * out.element_size()
 
     names = {m: name for name, m in model.named_modules() if name}
     hooks = [h for m in names for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
