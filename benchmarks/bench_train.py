@@ -1,0 +1,128 @@
+"""Training speed: cnnlab's trainer with its defaults against the seeds' loop, same model, batch and number of
+steps, alternating in one process; prints the median images/s of each and their ratio. Not a test.
+
+The reference is the seeds' loop exactly: DataLoader(batch_size=B, shuffle=True) over a per-sample dataset that
+does what torchvision's MNIST does per item (uint8 -> PIL image -> float tensor in [0, 1] -> normalise), float32,
+eager mode, default memory format.
+
+    python benchmarks/bench_train.py basic-cnn --recipe seed000 --batch-size 64 --steps 200
+    python benchmarks/bench_train.py resnet18 --recipe d2l-resnet --batch-size 128 --steps 8
+    python benchmarks/bench_train.py lenet --recipe d2l-lenet --batch-size 256 --steps 100
+    python benchmarks/bench_train.py basic-cnn --recipe seed000 --parity      # accuracy: defaults vs float32
+"""
+import argparse
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from cnnlab.config import resolve
+from cnnlab.data import load_dataset
+from cnnlab.models import create_model
+from cnnlab.trainer import fit, make_optimizer, normalization, xavier_init
+
+
+class PerSampleMNIST(Dataset):
+    """What torchvision.datasets.MNIST + Resize + ToTensor + Normalize do for each item."""
+
+    def __init__(self, split, mean, std, size=None):
+        self.images, self.labels = split.images.numpy(), split.labels.numpy()
+        self.mean, self.std, self.size = mean, std, size
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.images[i], mode="L")
+        if self.size and self.size != image.width:
+            image = image.resize((self.size, self.size), Image.BILINEAR)
+        x = torch.from_numpy(np.array(image, dtype=np.uint8)).unsqueeze(0).float().div(255)
+        return (x - self.mean) / self.std, int(self.labels[i])
+
+
+def reference_images_per_s(config, data, steps: int) -> float:
+    """The seeds' loop for `steps` steps: returns training images per second."""
+    mean, std = normalization(config)
+    size = config.resize or None
+    loader = DataLoader(PerSampleMNIST(data.train, mean, std, size), batch_size=config.batch_size, shuffle=True)
+    torch.manual_seed(config.seed)
+    model = create_model(config.model)
+    if config.init == "xavier":
+        xavier_init(model)
+    optimizer = make_optimizer(config, model.parameters())
+    model.train()
+    seen, start = 0, time.perf_counter()
+    for step, (x, y) in enumerate(loader):
+        if step == steps:
+            break
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - start)
+
+
+def cnnlab_images_per_s(config, steps: int) -> float:
+    """cnnlab's trainer with its defaults for `steps` steps (one epoch of steps * batch images)."""
+    with tempfile.TemporaryDirectory() as out:
+        settings = {**config.to_dict(), "epochs": 1, "train_limit": steps * config.batch_size, "test_limit": 256,
+                    "out": out}
+        _, history = fit(resolve(settings))
+    return history[0]["images_per_s"]
+
+
+def speed(args, config):
+    data = load_dataset(config.dataset)
+    print(f"{config.model}, batch {config.batch_size}, {args.steps} steps, input {config.resize or 28}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    reference_images_per_s(config, data, 2)  # warm-up: allocator and oneDNN primitive caches
+    cnnlab_images_per_s(config, 2)
+    ref, ours = [], []
+    for rep in range(args.repeats):
+        ref.append(reference_images_per_s(config, data, args.steps))
+        ours.append(cnnlab_images_per_s(config, args.steps))
+        print(f"  rep {rep + 1}: reference {ref[-1]:9,.0f} img/s   cnnlab {ours[-1]:9,.0f} img/s")
+    r, o = statistics.median(ref), statistics.median(ours)
+    print(f"median: reference {r:,.0f} img/s, cnnlab {o:,.0f} img/s, ratio {o / r:.2f}x")
+
+
+def parity(args, config):
+    """One epoch with cnnlab's defaults against the float32 run (same seed, same batches)."""
+    results = {}
+    for label, extra in (("defaults", {}), ("float32", {"precision": "fp32", "channels_last": False})):
+        with tempfile.TemporaryDirectory() as out:
+            settings = {**config.to_dict(), "epochs": 1, "out": out, **extra}
+            _, history = fit(resolve(settings))
+        results[label] = history[0]
+        print(f"{label:>9}: test acc {history[0]['test_acc']:.4f}, {history[0]['images_per_s']:,.0f} img/s")
+    gap = 100 * (results["defaults"]["test_acc"] - results["float32"]["test_acc"])
+    print(f"difference: {gap:+.2f} points")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model")
+    p.add_argument("--recipe", help="settings (optimizer, lr, init, normalisation, resize) of this recipe")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--parity", action="store_true", help="compare accuracy after one epoch instead of speed")
+    p.add_argument("--train-limit", type=int)
+    p.add_argument("--test-limit", type=int)
+    p.add_argument("--threads", type=int)
+    args = p.parse_args()
+    config = resolve({"model": args.model, "recipe": args.recipe, "batch_size": args.batch_size,
+                      "train_limit": args.train_limit, "test_limit": args.test_limit, "threads": args.threads,
+                      "dataset": "fashion-mnist"})
+    torch.set_num_threads(config.threads or torch.get_num_threads())
+    (parity if args.parity else speed)(args, config)
+
+
+if __name__ == "__main__":
+    main()
