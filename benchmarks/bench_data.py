@@ -1,0 +1,94 @@
+"""Benchmark: one shuffled epoch of Fashion-MNIST training batches (64, normalised) from cnnlab's Batches versus a
+torch DataLoader over a per-sample Dataset doing what torchvision's MNIST does per item. Prints figures; not a test.
+
+    .venv/bin/python benchmarks/bench_data.py [--reps 5] [--threads N]
+"""
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from cnnlab.data import Batches, load_dataset
+
+BATCH = 64
+
+
+class PerSampleFashionMNIST(torch.utils.data.Dataset):
+    """torchvision.datasets.MNIST.__getitem__ with transforms Compose([ToTensor(), Normalize(mean, std)]),
+    written out (torchvision is not a dependency): array -> PIL image -> float tensor in [0, 1] -> normalised."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean: float, std: float):
+        self.images, self.labels, self.mean, self.std = images, labels, mean, std
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = Image.fromarray(self.images[i], mode="L")
+        # ToTensor: PIL -> (H, W, C) uint8 array -> (C, H, W) -> float / 255
+        x = torch.from_numpy(np.array(image, np.uint8, copy=True))
+        x = x.view(image.size[1], image.size[0], 1).permute(2, 0, 1).contiguous().float().div(255)
+        x = x.sub_(self.mean).div_(self.std)  # Normalize
+        return x, int(self.labels[i])
+
+
+def images_per_second(batches) -> float:
+    """Time one full pass over `batches`; touching each batch's shape is all the 'training' we do."""
+    start, n = time.perf_counter(), 0
+    for x, y in batches:
+        n += x.shape[0]
+    return n / (time.perf_counter() - start)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="epochs timed per loader, alternating (median reported)")
+    parser.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX files (default: the usual places)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    # Figures depend on machine load: on a shared, oversubscribed CPU, OpenMP threads spinning at barriers can make
+    # Batches' small per-batch ops ~90x slower unless OMP_WAIT_POLICY=PASSIVE or --threads 1 (2 cores, load 6-9:
+    # 5,900 img/s with 2 spinning threads, 310,000 passive, 540,000 with one thread).
+    print(f"{cpu_name()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"torch {torch.__version__}, batch {BATCH}")
+    start = time.perf_counter()
+    data = load_dataset("fashion-mnist", data_dir=args.data_dir, download=False)
+    load_s = time.perf_counter() - start
+    print(f"load Fashion-MNIST ({len(data.train):,} + {len(data.test):,} images from {data.source}): {load_s:.2f} s")
+
+    ours = Batches(data.train, BATCH, shuffle=True, mean=data.mean, std=data.std)
+    per_sample = PerSampleFashionMNIST(data.train.images.numpy(), data.train.labels.numpy(), data.mean, data.std)
+    theirs = DataLoader(per_sample, batch_size=BATCH, shuffle=True)
+
+    print(f"{'epoch':>5} {'Batches img/s':>15} {'DataLoader img/s':>17}")
+    results = {"Batches": [], "DataLoader": []}
+    for rep in range(args.reps):  # alternate, so drifting machine load hits both alike
+        ours.set_epoch(rep)
+        results["Batches"].append(images_per_second(ours))
+        results["DataLoader"].append(images_per_second(theirs))
+        print(f"{rep:>5} {results['Batches'][-1]:>15,.0f} {results['DataLoader'][-1]:>17,.0f}")
+    ours_median, theirs_median = statistics.median(results["Batches"]), statistics.median(results["DataLoader"])
+    print(f"median: cnnlab Batches {ours_median:,.0f} img/s, per-sample DataLoader {theirs_median:,.0f} img/s, "
+          f"ratio {ours_median / theirs_median:.1f}x (target >= 20x)")
+
+
+if __name__ == "__main__":
+    main()
