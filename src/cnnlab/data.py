@@ -417,8 +417,9 @@ class Batches:
     """Mini-batches from a Split held in memory: seeded shuffle per epoch, uint8 -> float, normalise and resize
     per batch on `device`. With world_size > 1, each rank takes its share of every global batch.
 
-    Iterating yields (x, y): x (B, 1, S, S) float32, y (B,) int64. With world_size > 1 use drop_last=True:
-    a last global batch smaller than world_size would leave some ranks an empty shard."""
+    Iterating yields (x, y): x (B, 1, S, S) float32, y (B,) int64. Every rank yields len(self) batches; with
+    world_size > 1 train with drop_last=True, since a last global batch smaller than world_size leaves some ranks
+    an empty shard (harmless when evaluating: counts still add up)."""
 
     def __init__(self, split: Split, batch_size: int, *, shuffle=False, seed=0, drop_last=False, mean=0.0, std=1.0,
                  size=None, limit=None, device="cpu", rank=0, world_size=1, channels_last=False):
