@@ -320,6 +320,16 @@ def test_create_model_with_scratch_ops_matches_native_outputs_and_gradients():
         torch.testing.assert_close(q.grad, p.grad, **TOL, msg=name)
 
 
+def test_scratch_model_consumes_the_random_stream_like_the_native_one():
+    torch.manual_seed(0)
+    create_model("lenet")
+    after_native = torch.rand(3)
+    torch.manual_seed(0)
+    scratch = create_model("lenet", ops="scratch")
+    assert torch.equal(torch.rand(3), after_native)  # so a seeded run continues identically (init, dropout, ...)
+    assert all(p.device.type == "cpu" and p.requires_grad for p in scratch.parameters())
+
+
 @pytest.mark.parametrize("layer, option", [
     (nn.Conv2d(2, 2, 3, dilation=2), "dilation"), (nn.Conv2d(2, 2, 3, groups=2), "groups"),
     (nn.Conv2d(2, 2, 3, padding_mode="reflect"), "padding_mode"), (nn.MaxPool2d(2, ceil_mode=True), "ceil_mode"),

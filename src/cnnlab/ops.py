@@ -339,9 +339,11 @@ class ScratchAvgPool2d(nn.Module):
 def _scratch_copy(m: nn.Module) -> nn.Module | None:
     """The scratch twin of a native conv/pool layer, carrying the same weights; None for other modules."""
     if isinstance(m, nn.Conv2d):
+        # Built on the meta device, so no initialisation draws from the global RNG (a seeded run must consume
+        # random numbers exactly as the native model does), then handed the native tensors themselves.
         twin = ScratchConv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
-                             m.bias is not None, m.padding_mode, device=m.weight.device, dtype=m.weight.dtype)
-        twin.load_state_dict(m.state_dict())
+                             m.bias is not None, m.padding_mode, device="meta", dtype=m.weight.dtype)
+        twin.load_state_dict(m.state_dict(), assign=True)
     elif isinstance(m, nn.MaxPool2d):
         twin = ScratchMaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices, m.ceil_mode)
     elif isinstance(m, nn.AvgPool2d):
