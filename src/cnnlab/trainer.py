@@ -141,6 +141,22 @@ def sync_buffers(run: "Run") -> None:
             dist.broadcast(buffer, src=0)
 
 
+def gather_partial(run: "Run") -> None:
+    """Stopped mid-epoch: rank 0's checkpoint must hold the running sums of every rank, not only its own."""
+    if run.env.world_size > 1:
+        p = run.partial
+        totals = all_sum(torch.tensor([p["loss"], p["correct"], p["count"]], dtype=torch.float64,
+                                      device=run.device), run.env)
+        p["loss"], p["correct"], p["count"] = totals[0].item(), totals[1].item(), int(totals[2].item())
+
+
+def share_partial(run: "Run") -> None:
+    """Resumed mid-epoch: the checkpoint's running sums are the whole job's (gather_partial). Rank 0 carries
+    them on and the others restart from zero, so the end-of-epoch all_sum counts them once."""
+    if not run.env.main:
+        run.partial.update(loss=0.0, correct=0.0, count=0)
+
+
 # ---------------------------------------------------------------- pieces of a run
 def xavier_init(model: nn.Module) -> None:
     """d2l's init_weights: Xavier-uniform weights for every Linear and Conv2d."""
@@ -458,6 +474,7 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
     run = build_run(config, run_dir=run_dir)
     if payload is not None:
         run.restore(payload)
+        share_partial(run)
     reporter = reporter if run.env.main else None
     info = describe(run)
     if run.env.main:
@@ -470,6 +487,7 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
     with _StopFlag() as stop:
         while run.epoch <= config.epochs:
             if not train_epoch(run, stop, reporter):
+                gather_partial(run)
                 run.checkpoint("last.pt")
                 _finish_outputs(run)
                 raise Interrupted(run.run_dir, stop.signame)
