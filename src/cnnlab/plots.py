@@ -1,4 +1,7 @@
-"""Pictures drawn from training histories and run directories (headless matplotlib, PNG)."""
+"""Pictures drawn from data that is already computed (histories, images, matrices, embeddings, activations):
+headless matplotlib (Agg), one PNG per call, the path returned. What to draw is computed in views.py."""
+import math
+import textwrap
 from pathlib import Path
 
 
@@ -11,8 +14,18 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path, dpi: int = 110) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(histories: dict, path) -> Path:
-    """Loss and accuracy against epoch for one or more runs ({label: per-epoch rows}); returns the PNG path."""
+    """Loss and accuracy against epoch for one or more runs ({label: per-epoch rows}); returns the PNG path.
+    Each run has one colour; train is a solid line, test a dashed one."""
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, (label, rows) in enumerate(histories.items()):
@@ -28,10 +41,162 @@ def plot_curves(histories: dict, path) -> Path:
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     title = next(iter(histories)) if len(histories) == 1 else f"{len(histories)} runs"
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None, colors=None) -> Path:
+    """A grid of images (each (H, W) grayscale or (H, W, 3) RGB, any numeric range) with a title under each.
+    `colors` optionally colours each title (e.g. green for right, red for wrong)."""
+    plt = _pyplot()
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    lines = max(t.count("\n") + 1 for t in titles)  # room above each image for its title
+    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, (1.4 + 0.14 * lines) * rows + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        image = images[i]
+        ax.imshow(image, cmap=None if getattr(image, "ndim", 2) == 3 else "gray", interpolation="nearest")
+        ax.set_title(titles[i], fontsize=7, color=colors[i] if colors else "black")
+    if title:
+        fig.suptitle(textwrap.fill(title, width=int(16 * cols)), fontsize=10)  # a narrow grid wraps its title
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusion(matrix, classes, per_class, path, title: str = "") -> Path:
+    """The confusion matrix (rows: true class, columns: predicted), shaded by the fraction of each true class,
+    with the counts written in; each row's label carries that class's accuracy."""
+    plt = _pyplot()
+    counts = matrix.numpy() if hasattr(matrix, "numpy") else matrix
+    fractions = counts / counts.sum(1, keepdims=True).clip(min=1)
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.62 * n, 1.4 + 0.55 * n))
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j]:
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if fractions[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), [f"{name} {acc:.0%}" for name, acc, _ in per_class], fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (accuracy)")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_embedding(points, labels, classes, path, title: str = "") -> Path:
+    """A 2-D embedding (N, 2) as a scatter coloured by class, each class's name written at its median point
+    (seed 001 writes every point's label; the median keeps the picture readable with thousands of points)."""
+    import numpy as np
+
+    plt = _pyplot()
+    points, labels = np.asarray(points), np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for k, name in enumerate(classes):
+        mine = points[labels == k]
+        if len(mine) == 0:
+            continue
+        ax.scatter(mine[:, 0], mine[:, 1], s=5, color=cmap(k % cmap.N), alpha=0.6, label=name)
+        x, y = np.median(mine, axis=0)
+        ax.text(x, y, name, fontsize=9, weight="bold", ha="center", va="center", color=cmap(k % cmap.N),
+                bbox=dict(facecolor="white", alpha=0.7, edgecolor="none", pad=1))
+    ax.legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_activations(image, layers, path, *, max_maps: int = 16, title: str = "") -> Path:
+    """The input image, then one grid per layer: `layers` is a list of (label, (C, H, W) array); up to `max_maps`
+    channels of each are shown, each map scaled to its own range (brighter = stronger response)."""
+    plt = _pyplot()
+    cols, tile, head = 8, 1.1, 0.35  # maps per row; inches per map and per grid title
+    rows = [1] + [math.ceil(min(len(maps), max_maps) / cols) for _, maps in layers]
+    inches = [tile * r + head for r in rows]
+    fig = plt.figure(figsize=(tile * cols, sum(inches)))
+    subfigs = fig.subfigures(len(rows), 1, height_ratios=inches, squeeze=False)[:, 0]
+    for subfig, h in zip(subfigs, inches):  # tight grids: only the title takes room above them
+        subfig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=1 - head / h, wspace=0.06, hspace=0.06)
+    ax = subfigs[0].subplots(1, 1)
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    ax.axis("off")
+    subfigs[0].suptitle(title or "input", fontsize=9)
+    for subfig, (label, maps), n_rows in zip(subfigs[1:], layers, rows[1:]):
+        shown = min(len(maps), max_maps)
+        axes = subfig.subplots(n_rows, cols, squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if i < shown:
+                ax.imshow(maps[i], cmap="viridis", interpolation="nearest")
+        more = f" (first {shown} of {len(maps)} channels)" if shown < len(maps) else ""
+        subfig.suptitle(label + more, fontsize=9)
+    return _save(fig, path, dpi=90)
+
+
+def plot_kernels(weights, path, title: str = "") -> Path:
+    """Convolution kernels (O, I, k, k): one tile per (output, input) pair, on a diverging scale centred on
+    zero shared by all tiles (red excites, blue inhibits), so their strengths can be compared."""
+    import numpy as np
+
+    plt = _pyplot()
+    weights = np.asarray(weights)
+    out_ch, in_ch = weights.shape[:2]
+    tiles = weights.reshape(out_ch * in_ch, *weights.shape[2:])
+    n = len(tiles)
+    cols = min(n, 8 if in_ch == 1 else in_ch)
+    rows = math.ceil(n / cols)
+    limit = float(np.abs(tiles).max()) or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1.0, 1.15 * rows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            image = ax.imshow(tiles[i], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            ax.set_title(f"{i // in_ch}" if in_ch == 1 else f"{i // in_ch}.{i % in_ch}", fontsize=7)
+    fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_accuracy_vs_time(runs, path) -> Path:
+    """Test accuracy after each epoch against cumulative training seconds; `runs` = [(label, seconds, accuracies)]."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (label, seconds, accuracies) in enumerate(runs):
+        ax.plot(seconds, accuracies, "-o", ms=4, color=f"C{i % 10}", label=label)
+    ax.set_xlabel("training time (s, test passes excluded)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("accuracy against time", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_accuracy_vs_params(runs, path) -> Path:
+    """Best test accuracy against parameter count (log scale); `runs` = [(label, parameters, accuracy)]."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for i, (label, params, accuracy) in enumerate(runs):
+        ax.scatter([params], [accuracy], s=40, color=f"C{i % 10}", label=label, zorder=3)
+        ax.annotate(label, (params, accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("best test accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title("accuracy against parameters", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -8,7 +8,7 @@ from .. import __version__
 from ..errors import CnnlabError
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
-COMMAND_MODULES = ["data", "models", "train", "conv"]
+COMMAND_MODULES = ["data", "models", "train", "views", "conv"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,3 +37,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"cnnlab: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,187 @@
+"""`cnnlab show`, `plot`, `predict`, `confusion`, `tsne`, `features`, `kernels` and `compare`: every view
+writes a PNG (see cnnlab.views) and prints its path."""
+
+CHECKPOINT_HELP = "a .pt checkpoint, or a run directory (its best.pt, else last.pt)"
+BESIDE = "default: beside the checkpoint"
+INVERT_HELP = ("invert image files: auto inverts when the border is light (dark drawing on paper), because the "
+               "training images are light on dark (default: auto)")
+
+
+def register(commands):
+    p = commands.add_parser("show", help="a grid of a data set's images with their class names",
+                            description="Draw the first N images of a data set split with their class names.")
+    p.add_argument("dataset", help="mnist, fashion-mnist or synthetic")
+    p.add_argument("--n", type=int, default=16, help="number of images (default: 16)")
+    p.add_argument("--split", choices=["train", "test"], default="test", help="(default: test)")
+    p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--out", metavar="FILE", help="PNG to write (default: ./DATASET-SPLIT.png)")
+    p.set_defaults(func=run_show)
+
+    p = commands.add_parser("plot", help="loss and accuracy curves of one or more runs, overlaid",
+                            description="Draw train/test loss and accuracy per epoch from each run's metrics.csv; "
+                                        "several runs share the axes, one colour each.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (made by cnnlab train)")
+    p.add_argument("--out", metavar="FILE", help="PNG to write (default: RUN_DIR/curves.png for one run, "
+                                                 "./curves.png for several)")
+    p.set_defaults(func=run_plot)
+
+    p = commands.add_parser("predict", help="classify image files, or test images beside their true labels",
+                            description="Top-3 classes for each IMAGE (PNG, JPEG, ... of any size or colour: "
+                                        "converted to grayscale, light on dark, 28x28, then normalised and resized "
+                                        "as the model was trained; each step is printed), or, without IMAGE, "
+                                        "the first N test images beside their true labels. Also writes a PNG.")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
+    p.add_argument("--dataset", help="without IMAGE: data set to take test images from "
+                                     "(default: the one the model was trained on)")
+    p.add_argument("--n", type=int, default=10, help="without IMAGE: number of test images (default: 10)")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
+    p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, predict.png)")
+    p.set_defaults(func=run_predict)
+
+    p = commands.add_parser("confusion", help="confusion matrix, per-class accuracy, most confused pairs and mistakes",
+                            description="Evaluate on the test set; draw the confusion matrix with per-class "
+                                        "accuracy, print the most confused pairs, and draw the most confidently "
+                                        "wrong images (a second PNG named like the first, ending in _mistakes).")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--limit", type=int, help="use only the first N test images (default: all)")
+    p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, confusion.png)")
+    p.set_defaults(func=run_confusion)
+
+    p = commands.add_parser("tsne", help="t-SNE map of the last hidden layer's features, coloured by class",
+                            description="Embed the features the classifier sees (the last hidden layer) of the "
+                                        "first N test images in 2-D with t-SNE (scikit-learn), as seed 001 does.")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--n", type=int, default=2000, help="number of test images (default: 2000; t-SNE time grows "
+                                                       "faster than linearly)")
+    p.add_argument("--seed", type=int, default=0, help="t-SNE random state (default: 0)")
+    p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, tsne.png)")
+    p.set_defaults(func=run_tsne)
+
+    p = commands.add_parser("features", help="activation maps of every convolution layer for one input",
+                            description="Run one input through the model and draw the output of every Conv2d "
+                                        "layer, one grid per layer titled with its shape (up to 16 channels each).")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("image", nargs="?", metavar="IMAGE", help="an image file (default: a test image, see --index)")
+    p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
+    p.add_argument("--max-layers", type=int, default=12, metavar="N",
+                   help="draw at most N layers, evenly spaced, first and last included (default: 12)")
+    p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, features.png)")
+    p.set_defaults(func=run_features)
+
+    p = commands.add_parser("kernels", help="the first convolution layer's learned kernels",
+                            description="Draw the weights of the model's first Conv2d layer, one tile per kernel, "
+                                        "on a colour scale centred on zero.")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, kernels.png)")
+    p.set_defaults(func=run_kernels)
+
+    p = commands.add_parser("compare", help="table and plots comparing finished runs",
+                            description="Print a markdown table of each run's model, parameters, multiply-adds per "
+                                        "image, best test accuracy, training images/s and training time (test "
+                                        "passes excluded); write it as compare.csv with compare_time.png "
+                                        "(accuracy against time) and compare_params.png (against parameters).")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (made by cnnlab train)")
+    p.add_argument("--out", metavar="DIR", default=".", help="directory for the three files (default: .)")
+    p.set_defaults(func=run_compare)
+
+
+def _wrote(path):
+    print(f"wrote {path}")
+
+
+def run_show(args):
+    from ..views import show
+
+    _wrote(show(args.dataset, args.n, args.split, args.out, args.data_dir))
+
+
+def run_plot(args):
+    from ..views import plot_runs
+
+    _wrote(plot_runs(args.run_dirs, args.out))
+
+
+def _top(prediction) -> str:
+    return "  ".join(f"{name} {p:6.1%}" for name, p in prediction.top)
+
+
+def run_predict(args):
+    from ..errors import ConfigError
+    from ..views import predict_dataset, predict_files
+
+    if args.images:
+        if args.dataset:
+            raise ConfigError("give IMAGE files or --dataset, not both")
+        predictions, notes, path = predict_files(args.checkpoint, args.images, args.invert, args.out)
+        for note in notes:
+            print(f"converted {note}")
+        width = max(len(p.name) for p in predictions)
+        for p in predictions:
+            print(f"{p.name:<{width}}  {_top(p)}")
+    else:
+        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.n, args.out, args.data_dir)
+        width = max(len(p.true) for p in predictions)
+        print(f"{'image':<10} {'true':<{width}} {'predicted':<{width}}   top 3")
+        for p in predictions:
+            mark = " " if p.top[0][0] == p.true else "x"
+            print(f"{p.name:<10} {p.true:<{width}} {p.top[0][0]:<{width}} {mark} {_top(p)}")
+        right = sum(p.top[0][0] == p.true for p in predictions)
+        print(f"{right}/{len(predictions)} right")
+    _wrote(path)
+
+
+def run_confusion(args):
+    from ..views import confusion
+
+    result = confusion(args.checkpoint, args.out, args.limit, args.data_dir)
+    print(f"accuracy {result.accuracy:.4f} on {int(result.matrix.sum()):,} test images")
+    width = max(len(c) for c in result.classes)
+    print(f"{'class':<{width}} {'accuracy':>8} {'images':>7}")
+    for name, acc, n in result.per_class:
+        print(f"{name:<{width}} {acc:>8.4f} {n:>7,}")
+    print("most confused (true -> predicted: images):")
+    for true, predicted, count in result.pairs:
+        print(f"  {true} -> {predicted}: {count}")
+    _wrote(result.path)
+    if result.mistakes_path:
+        _wrote(result.mistakes_path)
+
+
+def run_tsne(args):
+    from ..views import tsne
+
+    _wrote(tsne(args.checkpoint, args.n, args.out, args.data_dir, args.seed))
+
+
+def run_features(args):
+    from ..views import features
+
+    layers, source, path = features(args.checkpoint, args.image, args.index, args.out, args.invert, args.data_dir,
+                                    args.max_layers)
+    print(f"input: {source}")
+    for name, shape in layers:
+        print(f"  {name:<24} {list(shape)}")
+    _wrote(path)
+
+
+def run_kernels(args):
+    from ..views import kernels
+
+    name, shape, path = kernels(args.checkpoint, args.out)
+    print(f"first convolution '{name}': weights {list(shape)}")
+    _wrote(path)
+
+
+def run_compare(args):
+    from ..views import compare, markdown_table
+
+    rows, paths = compare(args.run_dirs, args.out)
+    print(markdown_table(rows))
+    for path in paths:
+        _wrote(path)

@@ -1,0 +1,443 @@
+"""Seeing inside: each view computes what to show (data sets, predictions, confusions, features, activations,
+kernels, run comparisons), draws it with plots.py and returns the data with the PNG path.
+
+A checkpoint argument is a .pt file or a run directory; for a directory the views use best.pt (the epoch with
+the best test accuracy) and fall back to last.pt."""
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import plots
+from .checkpoint import load_model
+from .data import Batches, Split, load_dataset
+from .errors import CheckpointError, ConfigError, ImageError
+from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
+
+NATIVE_SIZE = 28  # the side of every MNIST-like image: a picture is brought to it before the training transform
+BATCH = 500  # images per forward pass in the views: bounded memory even for 224x224 inputs
+
+
+# ---------------------------------------------------------------- checkpoints and data
+def checkpoint_file(path) -> Path:
+    """The .pt file a view reads: `path` itself, or in a run directory best.pt, else last.pt."""
+    path = Path(path)
+    if path.is_dir():
+        best = path / "best.pt"
+        return best if best.is_file() else path / "last.pt"
+    return path
+
+
+@dataclass
+class Loaded:
+    model: nn.Module  # on the CPU, in eval mode
+    payload: dict
+    path: Path  # the .pt file
+
+    @property
+    def classes(self) -> tuple:
+        return tuple(self.payload["classes"])
+
+    @property
+    def name(self) -> str:
+        return self.payload["config"]["model"]
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the view's pictures go by default: beside the checkpoint."""
+        return self.path.parent
+
+    def batches(self, split: Split, limit=None) -> Batches:
+        """Batches of `split` transformed exactly as in training (normalisation and size from the checkpoint)."""
+        mean, std = self.payload["normalize"]
+        return Batches(split, BATCH, mean=mean, std=std, size=self.payload["input_size"], limit=limit)
+
+    def dataset(self, name=None, data_dir=None):
+        config = self.payload["config"]
+        if name is None:
+            name, data_dir = config["dataset"], data_dir or config.get("data_dir")
+        data = load_dataset(name, data_dir)
+        if len(data.classes) != len(self.classes):
+            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path} predicts "
+                              f"{len(self.classes)}; choose a data set like '{config['dataset']}'")
+        return data
+
+
+def load(checkpoint) -> Loaded:
+    path = checkpoint_file(checkpoint)
+    model, payload = load_model(path)
+    return Loaded(model.eval(), payload, path)
+
+
+def _out(out, default: Path) -> Path:
+    return Path(out) if out is not None else default
+
+
+def _pixels(x: torch.Tensor, loaded: Loaded) -> torch.Tensor:
+    """A model input (1, S, S) back in [0, 1] for display: what the network actually sees."""
+    mean, std = loaded.payload["normalize"]
+    return (x[0] * std + mean).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- pictures from files
+@dataclass
+class Picture:
+    """An image file converted the way the model was trained."""
+
+    path: Path
+    original: object  # the picture as given (PIL image), for display
+    pixels: torch.Tensor  # (28, 28) uint8 after grayscale, inversion, padding and resizing
+    steps: list  # what was done to it, in order, in words
+
+
+def read_picture(path, invert: str = "auto") -> Picture:
+    """Read a PNG/JPEG/... of any size or colour and bring it to a 28x28 light-on-dark grayscale image, as the
+    MNIST-like data are. invert: "auto" inverts when the border is light (a dark drawing on paper), "yes", "no".
+    Any unreadable file raises ImageError naming it."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()  # open() is lazy: decode now so a truncated file fails here
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image PIL can read (use PNG, JPEG, BMP, GIF, ...)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise ImageError(f"{path}: cannot read the image ({reason})") from None
+    steps = [f"{image.width}x{image.height} {image.mode}"]
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # transparent pixels carry arbitrary colour (often black): put the drawing on white paper first
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+        steps.append("transparency onto white")
+    original = image.convert("RGB")
+    if image.mode != "L":
+        image = image.convert("L")
+        steps.append("grayscale")
+    gray = np.asarray(image)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    light = border.mean() > 127
+    if invert == "yes" or (invert == "auto" and light):
+        image = ImageOps.invert(image)
+        steps.append(f"inverted because its border is light (mean {border.mean():.0f}/255) and the training images "
+                     "are light on dark" if invert == "auto" else "inverted (--invert yes)")
+    if image.width != image.height:
+        side = max(image.size)
+        background = int(np.median(np.asarray(image)[[0, -1]]))  # pad with the border colour, keep proportions
+        square = Image.new("L", (side, side), background)
+        square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+        image = square
+        steps.append(f"padded to {side}x{side}")
+    if image.size != (NATIVE_SIZE, NATIVE_SIZE):
+        image = image.resize((NATIVE_SIZE, NATIVE_SIZE), Image.Resampling.LANCZOS)
+        steps.append(f"resized to {NATIVE_SIZE}x{NATIVE_SIZE}")
+    return Picture(path, original, torch.from_numpy(np.array(image, dtype=np.uint8)), steps)
+
+
+def picture_batch(pictures, loaded: Loaded) -> tuple[torch.Tensor, str]:
+    """Model inputs (N, 1, S, S) for converted pictures through the training transform, and that transform in words."""
+    images = torch.stack([p.pixels for p in pictures])
+    batches = loaded.batches(Split(images, torch.zeros(len(images), dtype=torch.int64)))
+    mean, std = loaded.payload["normalize"]
+    size = loaded.payload["input_size"]
+    words = f"normalised with mean {mean:.4f}, std {std:.4f} (from the checkpoint)"
+    if size != NATIVE_SIZE:
+        words += f", resized to {size}x{size} as in training"
+    return batches.transform(images), words
+
+
+# ---------------------------------------------------------------- show
+def show(dataset: str, n: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
+    """A grid of the first `n` images of a data set split, each with its class name. Default: ./DATASET-SPLIT.png"""
+    data = load_dataset(dataset, data_dir)
+    if split not in ("train", "test"):
+        raise ConfigError(f"--split must be train or test, got '{split}'")
+    part = getattr(data, split)
+    n = min(n, len(part))
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    titles = [data.classes[int(k)] for k in part.labels[:n]]
+    return plots.image_grid(part.images[:n].numpy(), titles, _out(out, Path(f"{dataset}-{split}.png")),
+                            title=f"{dataset} {split}: images 0-{n - 1}")
+
+
+# ---------------------------------------------------------------- curves
+def run_label(run_dir: Path, model: str, others: list) -> str:
+    """A run's name in legends and tables: its model, plus the directory when several runs share the model."""
+    return model if others.count(model) == 1 else f"{model} ({Path(run_dir).name})"
+
+
+def read_run(run_dir) -> tuple[dict, list[dict]]:
+    """config.json and the per-epoch metrics of a run directory; CheckpointError if it is not one."""
+    from .trainer import read_metrics
+
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / "config.json").read_text())
+        history = read_metrics(run_dir)
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
+    except (OSError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{run_dir}: unreadable run files ({error})") from None
+    if not history:
+        raise CheckpointError(f"{run_dir}: no finished epoch in metrics.csv yet")
+    return info, history
+
+
+def plot_runs(run_dirs, out=None) -> Path:
+    """Loss and accuracy curves of one or more run directories, overlaid. Default: RUN_DIR/curves.png for one
+    run, ./curves.png for several."""
+    runs = [(Path(d), *read_run(d)) for d in run_dirs]
+    models = [info["config"]["model"] for _, info, _ in runs]
+    histories = {run_label(d, m, models): h for (d, _, h), m in zip(runs, models)}
+    default = runs[0][0] / "curves.png" if len(runs) == 1 else Path("curves.png")
+    return plots.plot_curves(histories, _out(out, default))
+
+
+# ---------------------------------------------------------------- predict
+@dataclass
+class Prediction:
+    name: str  # file name, or "test[i]"
+    top: list  # [(class, probability)] most probable first
+    true: str | None = None  # the label, for data set images
+
+
+def predict_files(checkpoint, files, invert: str = "auto", out=None) -> tuple[list[Prediction], list[str], Path]:
+    """Classify image files: returns the predictions, one line per file describing its conversion, and a PNG
+    showing each picture as given and as the model sees it. Default: beside the checkpoint, predict.png."""
+    loaded = load(checkpoint)
+    pictures = [read_picture(f, invert) for f in files]
+    x, transform = picture_batch(pictures, loaded)
+    with torch.no_grad():
+        logits = loaded.model(x).float()
+    predictions = [Prediction(p.path.name, top) for p, top in zip(pictures, top_k(logits, loaded.classes))]
+    notes = [f"{p.path}: {', '.join(p.steps)}; {transform}" for p in pictures]
+    images = [p.original for p in pictures] + [_pixels(xi, loaded).numpy() for xi in x]
+    titles = [p.path.name[:18] for p in pictures] + [
+        "\n".join(f"{c[:12]} {prob:.0%}" for c, prob in pred.top) for pred in predictions]
+    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=len(pictures),
+                            title=f"{loaded.name}: top row as given, bottom row as the model sees it")
+    return predictions, notes, path
+
+
+def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=None) -> tuple[list[Prediction], Path]:
+    """Predictions for the first `n` test images beside their true labels (seed 001's "10 predictions vs real"),
+    and a grid of them (green: right, red: wrong). Default: beside the checkpoint, predict.png."""
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    loaded = load(checkpoint)
+    data = loaded.dataset(dataset, data_dir)
+    n = min(n, len(data.test))
+    logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=n))
+    predictions = [Prediction(f"test[{i}]", top, data.classes[int(y)])
+                   for i, (top, y) in enumerate(zip(top_k(logits, data.classes), labels))]
+    right = [p.top[0][0] == p.true for p in predictions]
+    titles = [f"{p.top[0][0]} {p.top[0][1]:.0%}\n(true: {p.true})" for p in predictions]
+    path = plots.image_grid(data.test.images[:n].numpy(), titles, _out(out, loaded.run_dir / "predict.png"),
+                            cols=min(n, 5), colors=["green" if r else "red" for r in right],
+                            title=f"{loaded.name} on {data.name} test: {sum(right)}/{n} right")
+    return predictions, path
+
+
+# ---------------------------------------------------------------- confusion
+@dataclass
+class Confusion:
+    matrix: torch.Tensor  # (classes, classes): row = true, column = predicted
+    classes: tuple
+    accuracy: float
+    per_class: list  # [(class, accuracy, images)]
+    pairs: list  # [(true, predicted, count)] most frequent confusions first
+    mistakes: list  # [(test index, true class, predicted class, probability)] most confident first
+    path: Path
+    mistakes_path: Path
+
+
+def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24) -> Confusion:
+    """Confusion matrix over the test set with per-class accuracy, the most confused pairs, and a grid of the
+    most confidently wrong images. Default: beside the checkpoint, confusion.png and confusion_mistakes.png."""
+    loaded = load(checkpoint)
+    data = loaded.dataset(data_dir=data_dir)
+    logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=limit))
+    matrix = confusion_matrix(logits, labels, len(data.classes))
+    per_class = per_class_accuracy(logits, labels, data.classes)
+    accuracy = (logits.argmax(1) == labels).float().mean().item()
+    path = plots.plot_confusion(matrix, data.classes, per_class, _out(out, loaded.run_dir / "confusion.png"),
+                                title=f"{loaded.name} on {data.name} test ({len(labels):,} images): accuracy {accuracy:.2%}")
+    wrong = [(i, data.classes[int(labels[i])], data.classes[k], p) for i, k, p in confident_mistakes(logits, labels, mistakes)]
+    mistakes_path = path.with_name(path.stem + "_mistakes.png")
+    if wrong:
+        plots.image_grid(data.test.images[[i for i, *_ in wrong]].numpy(),
+                         [f"[{i}] {t[:11]}\n→ {p[:11]} {q:.0%}" for i, t, p, q in wrong], mistakes_path, cols=8,
+                         title=f"{loaded.name}: most confident mistakes ([test index] true → predicted probability)")
+    else:
+        mistakes_path = None
+    return Confusion(matrix, data.classes, accuracy, per_class, most_confused(matrix, data.classes, pairs), wrong,
+                     path, mistakes_path)
+
+
+# ---------------------------------------------------------------- t-SNE
+def embed_tsne(features: torch.Tensor, seed: int = 0):
+    """2-D t-SNE of (N, D) features (scikit-learn; PCA initialisation, as stable as t-SNE gets)."""
+    from sklearn.manifold import TSNE
+
+    perplexity = min(30.0, (len(features) - 1) / 3)  # t-SNE needs perplexity < N
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                random_state=seed).fit_transform(features.numpy())
+
+
+def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0) -> Path:
+    """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `n` test images,
+    coloured and labelled by class, as in seed 001. Default: beside the checkpoint, tsne.png."""
+    from .inspect import penultimate
+
+    if n < 5:
+        raise ConfigError(f"--n must be at least 5 for t-SNE, got {n}")
+    loaded = load(checkpoint)
+    data = loaded.dataset(data_dir=data_dir)
+    batches = loaded.batches(data.test, limit=n)
+    features = torch.cat([penultimate(loaded.model, x).float() for x, _ in batches])  # (n, D)
+    points = embed_tsne(features, seed)
+    title = (f"{loaded.name}: t-SNE of the last hidden layer ({features.shape[1]} features), "
+             f"{len(features):,} {data.name} test images")
+    return plots.plot_embedding(points, batches.labels.numpy(), data.classes,
+                                _out(out, loaded.run_dir / "tsne.png"), title=title)
+
+
+# ---------------------------------------------------------------- features and kernels
+def conv_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """The output of every Conv2d call for the input batch `x`, in the order they run: [(module name, output)]."""
+    names = {m: name for name, m in model.named_modules()}
+    captured = []
+
+    def grab(module, args, output):
+        captured.append((names[module], output.detach().float()))
+
+    hooks = [m.register_forward_hook(grab) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured
+
+
+def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "auto", data_dir=None,
+             max_layers: int = 12) -> tuple[list[tuple[str, tuple]], str, Path]:
+    """Activation maps of every convolution layer for one input (an image file, else test image `index`), one
+    grid per layer titled with its output shape. More than `max_layers` layers: evenly spaced ones, first and
+    last included. Returns [(layer, shape)] of all conv layers, the input described, and the PNG path
+    (default: beside the checkpoint, features.png)."""
+    loaded = load(checkpoint)
+    if image is not None:
+        picture = read_picture(image, invert)
+        x, transform = picture_batch([picture], loaded)
+        source = f"{picture.path}: {', '.join(picture.steps)}; {transform}"
+        label = picture.path.name
+    else:
+        data = loaded.dataset(data_dir=data_dir)
+        if not 0 <= index < len(data.test):
+            raise ConfigError(f"--index must be in 0-{len(data.test) - 1}, got {index}")
+        x, y = next(iter(loaded.batches(Split(data.test.images[index:index + 1], data.test.labels[index:index + 1]))))
+        source = f"{data.name} test image {index} ({data.classes[int(y)]})"
+        label = source
+    layers = conv_activations(loaded.model, x)
+    if not layers:
+        raise ConfigError(f"model '{loaded.name}' has no Conv2d layers to show")
+    with torch.no_grad():
+        predicted = top_k(loaded.model(x).float(), loaded.classes, 1)[0][0]
+    keep = range(len(layers))
+    if len(layers) > max_layers:
+        keep = sorted({round(i * (len(layers) - 1) / (max(max_layers, 2) - 1)) for i in range(max(max_layers, 2))})
+    grids = [(f"conv '{layers[i][0]}' ({i + 1}/{len(layers)}): {list(layers[i][1].shape)}", layers[i][1][0].numpy())
+             for i in keep]
+    path = plots.plot_activations(_pixels(x[0], loaded).numpy(), grids, _out(out, loaded.run_dir / "features.png"),
+                                  title=f"{loaded.name}: {label}, predicted {predicted[0]} {predicted[1]:.0%}")
+    return [(name, tuple(o.shape)) for name, o in layers], source, path
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name, module
+    raise ConfigError(f"{type(model).__name__} has no Conv2d layer: no kernels to show")
+
+
+def kernels(checkpoint, out=None) -> tuple[str, tuple, Path]:
+    """The first convolution layer's learned kernels. Returns (layer name, weight shape, PNG path);
+    default: beside the checkpoint, kernels.png."""
+    loaded = load(checkpoint)
+    name, conv = first_conv(loaded.model)
+    weight = conv.weight.detach().float()
+    k = weight.shape[-1]
+    path = plots.plot_kernels(weight.numpy(), _out(out, loaded.run_dir / "kernels.png"),
+                              title=f"{loaded.name}: first layer '{name}', {weight.shape[0]} kernels {k}x{k} "
+                                    f"(red excites, blue inhibits)")
+    return name, tuple(weight.shape), path
+
+
+# ---------------------------------------------------------------- compare
+COMPARE_FIELDS = ("run", "model", "dataset", "input", "parameters", "mult_adds", "epochs", "best_test_acc",
+                  "images_per_s", "train_seconds")
+
+
+def run_row(run_dir, label: str) -> dict:
+    """One run's line of the comparison: size and cost of the model, best accuracy, speed and time."""
+    from .inspect import summarize
+    from .models import create_model
+
+    info, history = read_run(run_dir)
+    config, size = info["config"], info["input_size"]
+    with torch.device("meta"):  # shapes and counts only: no weights allocated, nothing computed
+        model = create_model(config["model"], num_classes=len(info["classes"]), in_channels=1)
+    return {
+        "run": label, "model": config["model"], "dataset": config["dataset"], "input": size,
+        "parameters": info["parameters"], "mult_adds": summarize(model, (1, size, size)).mult_adds,
+        "epochs": len(history), "best_test_acc": max(r["test_acc"] for r in history),
+        # throughput of the training passes, averaged over epochs; time sums them (test passes excluded)
+        "images_per_s": round(sum(r["images_per_s"] for r in history) / len(history), 1),
+        "train_seconds": round(sum(r["seconds"] for r in history), 1),
+    }
+
+
+def markdown_table(rows: list[dict]) -> str:
+    header = ["run", "parameters", "mult-adds", "epochs", "best test acc", "images/s", "train time (s)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['parameters']:,} | {r['mult_adds'] / 1e6:,.2f} M | {r['epochs']} | "
+                     f"{r['best_test_acc']:.4f} | {r['images_per_s']:,.0f} | {r['train_seconds']:,.1f} |")
+    return "\n".join(lines)
+
+
+def compare(run_dirs, out_dir=".") -> tuple[list[dict], list[Path]]:
+    """Compare finished runs: returns one row per run (COMPARE_FIELDS) and the files written in `out_dir`:
+    compare.csv, compare_time.png (accuracy against training time) and compare_params.png (against parameters)."""
+    run_dirs = [Path(d) for d in run_dirs]
+    runs = [read_run(d) for d in run_dirs]
+    models = [info["config"]["model"] for info, _ in runs]
+    rows = [run_row(d, run_label(d, m, models)) for d, m in zip(run_dirs, models)]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / "compare.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COMPARE_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    timelines = []
+    for (_, history), row in zip(runs, rows):
+        elapsed = [sum(r["seconds"] for r in history[:i + 1]) for i in range(len(history))]
+        timelines.append((row["run"], elapsed, [r["test_acc"] for r in history]))
+    time_png = plots.plot_accuracy_vs_time(timelines, out_dir / "compare_time.png")
+    params_png = plots.plot_accuracy_vs_params([(r["run"], r["parameters"], r["best_test_acc"]) for r in rows],
+                                               out_dir / "compare_params.png")
+    return rows, [table, time_png, params_png]
+
+
+__all__ = ["checkpoint_file", "compare", "confusion", "conv_activations", "features", "kernels", "markdown_table",
+           "plot_runs", "predict_dataset", "predict_files", "read_picture", "show", "tsne"]
