@@ -86,6 +86,14 @@ def pad2d(x: torch.Tensor, padding, value: float = 0.0) -> torch.Tensor:
     return out
 
 
+def _windows(xp: torch.Tensor, kernel, stride) -> torch.Tensor:
+    """Every window of the padded input as a view, (..., oh, ow, kh, kw): window[..., i, j, a, b] =
+    xp[..., i*sh + a, j*sw + b]. Tensor.unfold makes it without copying, and its backward adds the
+    overlapping windows back in one pass."""
+    (kh, kw), (sh, sw) = kernel, stride
+    return xp.unfold(-2, kh, sh).unfold(-2, kw, sw)
+
+
 def _taps(xp: torch.Tensor, kernel, stride, out_hw) -> list[torch.Tensor]:
     """For each kernel position (a, b) in row-major order, the strided view of the padded input that position
     multiplies: tap[..., i, j] = xp[..., i*sh + a, j*sw + b]. Stacking them gives every window at once."""
@@ -110,6 +118,8 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     (n, c), (o, _, kh, kw) = x.shape[:2], weight.shape
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
     oh, ow = _output_hw(x, (kh, kw), stride, padding)
+    # Measured (benchmarks/bench_ops.py): stacking kh*kw strided slices of the channel-first input yields the
+    # matrix directly and beats Tensor.unfold + permute-copy here; im2col below uses the unfold route.
     xp = pad2d(x.transpose(0, 1), padding)  # (C, N, H + 2ph, W + 2pw)
     cols = torch.stack(_taps(xp, (kh, kw), stride, (oh, ow)), dim=1)  # (C, kh*kw, N, oh, ow)
     out = weight.reshape(o, c * kh * kw) @ cols.reshape(c * kh * kw, n * oh * ow)  # (O, N*oh*ow)
@@ -128,8 +138,8 @@ def im2col(x: torch.Tensor, kernel_size, stride=1, padding=0) -> torch.Tensor:
     kernel, stride, padding = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(padding, "padding")
     n, c = x.shape[:2]
     oh, ow = _output_hw(x, kernel, stride, padding)
-    windows = torch.stack(_taps(pad2d(x, padding), kernel, stride, (oh, ow)), dim=2)  # (N, C, kh*kw, oh, ow)
-    return windows.permute(0, 3, 4, 1, 2).reshape(n, oh * ow, c * kernel[0] * kernel[1])
+    windows = _windows(pad2d(x, padding), kernel, stride)  # (N, C, oh, ow, kh, kw), a view
+    return windows.permute(0, 2, 3, 1, 4, 5).reshape(n, oh * ow, c * kernel[0] * kernel[1])
 
 
 def col2im(cols: torch.Tensor, output_size, kernel_size, stride=1, padding=0) -> torch.Tensor:
@@ -172,8 +182,8 @@ def _pool_windows(x, kernel_size, stride, padding, value) -> torch.Tensor:
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         # PyTorch's rule: otherwise a window could hold padding only
         raise ConfigError(f"pooling padding {padding} must be at most half the window {kernel}")
-    out_hw = _output_hw(x, kernel, stride, padding)
-    return torch.stack(_taps(pad2d(x, padding, value), kernel, stride, out_hw), dim=-1)
+    _output_hw(x, kernel, stride, padding)  # checks the window fits
+    return _windows(pad2d(x, padding, value), kernel, stride).flatten(-2)
 
 
 def max_pool2d(x: torch.Tensor, kernel_size, stride=None, padding=0) -> torch.Tensor:
