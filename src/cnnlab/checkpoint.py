@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 
 CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
 
@@ -42,6 +42,31 @@ def save_checkpoint(path, payload: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive; cnnlab never wrote the legacy raw-pickle format
+PAYLOAD_KEYS = ("model", "config", "classes", "normalize", "input_size")  # what rebuilding a model needs
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a file that is not a complete, intact PyTorch zip archive before anything is unpickled: every member
+    carries a CRC-32, and torch.load does not check them, so a flipped byte in the weights would load silently."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if head != ZIP_MAGIC:
+        raise CheckpointError(f"{path}: not a cnnlab checkpoint (not a PyTorch zip archive); "
+                              "give a last.pt / best.pt written by cnnlab train")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({error}); use the run's other checkpoint "
+                              "(last.pt / best.pt) or train again") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({bad} fails its CRC-32 check); use the run's other "
+                              "checkpoint (last.pt / best.pt) or train again")
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load a cnnlab checkpoint (weights only); any problem raises CheckpointError naming the file."""
     path = Path(path)
@@ -49,18 +74,42 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    _check_archive(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         # weights_only refuses anything but tensors and plain data: a file that tries more is not ours
-        first = str(error).strip().splitlines()[0][:200]
-        raise CheckpointError(f"{path}: refused to load: not a plain-data checkpoint ({first})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0][:120]
+        raise CheckpointError(f"{path}: refused to load: it holds more than tensors and plain data, e.g. code that "
+                              f"would run on loading ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
-    if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
-        raise CheckpointError(f"{path}: not a cnnlab checkpoint (no model weights and config inside)")
+    if not isinstance(payload, dict) or any(key not in payload for key in PAYLOAD_KEYS) \
+            or not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), str):
+        raise CheckpointError(f"{path}: not a cnnlab checkpoint (no model weights, config and classes inside)")
+    if payload.get("format", CHECKPOINT_FORMAT) > CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {payload['format']} is newer than this cnnlab reads "
+                              f"({CHECKPOINT_FORMAT}); upgrade cnnlab")
     return payload
+
+
+def weights_mismatch(model, state: dict) -> str | None:
+    """How `state` fails to fit `model` (the first missing, unexpected or differently shaped tensor), or None."""
+    own = model.state_dict()
+    if not isinstance(state, dict):
+        return f"weights are a {type(state).__name__}, not a dict of tensors"
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    for key in own:
+        if key in state and (not isinstance(state[key], torch.Tensor) or state[key].shape != own[key].shape):
+            shape = list(state[key].shape) if isinstance(state[key], torch.Tensor) else type(state[key]).__name__
+            return f"'{key}' is {shape} in the checkpoint but {list(own[key].shape)} in the model"
+    if missing or unexpected:
+        parts = [f"{len(missing)} missing (first '{missing[0]}')"] if missing else []
+        parts += [f"{len(unexpected)} unexpected (first '{unexpected[0]}')"] if unexpected else []
+        return "tensors " + ", ".join(parts)
+    return None
 
 
 def load_model(path, map_location="cpu"):
@@ -68,12 +117,14 @@ def load_model(path, map_location="cpu"):
     from .models import create_model
 
     payload = load_checkpoint(path, map_location)
-    config = payload["config"]
-    model = create_model(config["model"], num_classes=len(payload["classes"]), in_channels=1)
+    name, classes = payload["config"]["model"], len(payload["classes"])
     try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit model '{config['model']}' with "
-                              f"{len(payload['classes'])} classes ({first})") from None
+        model = create_model(name, num_classes=classes, in_channels=1)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: trained as {error}") from None
+    problem = weights_mismatch(model, payload["model"])
+    if problem:
+        raise CheckpointError(f"{path}: weights do not fit model '{name}' with {classes} classes: {problem} "
+                              "(a checkpoint of another model or class count?)")
+    model.load_state_dict(payload["model"])
     return model, payload

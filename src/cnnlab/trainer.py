@@ -11,7 +11,7 @@ import os
 import platform
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_write_text, load_model, save_checkpoint
 from .config import TrainConfig, resolve
 from .data import Batches, dataset_spec, load_dataset
-from .errors import CnnlabError, ConfigError
+from .errors import CheckpointError, CnnlabError, ConfigError
 from .models import create_model, model_info
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
@@ -481,6 +481,8 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
         atomic_write_text(run.run_dir / "config.json", json.dumps(info, indent=2) + "\n")
         if payload is None:
             run.checkpoint("last.pt")  # from here on the run can always be resumed
+        elif run.history:  # killed between last.pt and metrics.csv: bring metrics.csv up to the checkpoint
+            write_metrics(run.run_dir, run.history)
     if reporter:
         reporter.start(info, run.run_dir)
     best = max((row["test_acc"] for row in run.history), default=-1.0)
@@ -504,11 +506,13 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
                 raise TrainingError(f"test loss became {row['test_loss']} after epoch {run.epoch}; stopped. " + last_good(run))
             run.history.append(row)
             run.epoch, run.step, run.partial = run.epoch + 1, 0, fresh_epoch()
-            if run.env.main:  # checkpoint first: metrics.csv appearing means the epoch is safely on disk
-                run.checkpoint("last.pt")
+            # Checkpoints first: metrics.csv appearing means the epoch is safely on disk. best.pt before last.pt:
+            # killed between the two, the resumed run redoes this epoch identically and writes best.pt again.
+            if run.env.main:
                 if row["test_acc"] > best:
                     best = row["test_acc"]
                     run.checkpoint("best.pt")
+                run.checkpoint("last.pt")
                 write_metrics(run.run_dir, run.history)
             if reporter:
                 reporter.epoch_end(row)
@@ -529,17 +533,25 @@ def _finish_outputs(run: Run) -> None:
 
 
 RESUME_OPTIONS = ("epochs", "device", "threads")  # may change on resume: extend the run, move it
+RESUME_KEYS = ("optimizer", "schedule", "epoch", "step", "partial", "rng", "history")  # written by Run.checkpoint
 
 
 def resume(run_dir, reporter=None, **overrides) -> tuple[nn.Module, list[dict]]:
     """Continue the run in `run_dir` from its last.pt with its saved settings (`overrides`: RESUME_OPTIONS)."""
-    payload = load_checkpoint(Path(run_dir) / "last.pt")
+    path = Path(run_dir) / "last.pt"
+    _, payload = load_model(path)  # refuses a checkpoint whose weights do not fit its model, naming the file
     settings = dict(payload["config"])
     for name, value in overrides.items():
         if name not in RESUME_OPTIONS:
             raise ConfigError(f"--{name.replace('_', '-')} cannot change when resuming; only {', '.join(RESUME_OPTIONS)} can")
         if value is not None:
             settings[name] = value
+    missing = [key for key in RESUME_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume from it: no {', '.join(missing)} inside")
+    unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise CheckpointError(f"{path}: cannot resume from it: settings unknown to this cnnlab ({', '.join(unknown)})")
     return fit(TrainConfig(**settings).validate(), reporter, run_dir=run_dir, payload=payload)
 
 
