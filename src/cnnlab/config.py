@@ -1,5 +1,6 @@
 """Training configuration in one place: the TrainConfig dataclass (defaults, units and reasons) and the named
 recipes that reproduce the seeds' and the d2l book's settings. The `cnnlab train` flags are derived from it."""
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, unknown_name
@@ -46,8 +47,13 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not 0 < self.lr < math.inf:
+            raise ConfigError(f"--lr must be positive and finite, got {self.lr}")
+        for name in ("momentum", "weight_decay"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"--{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         for name in ("train_limit", "test_limit", "resize", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
