@@ -87,13 +87,19 @@ def run_eval(args):
 
     from ..checkpoint import load_model
     from ..data import Batches, load_dataset
+    from ..errors import ConfigError
     from ..evaluate import per_class_accuracy, predict_split
     from ..trainer import select_device
 
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     model, payload = load_model(args.checkpoint)
     config = payload["config"]
     device = select_device(args.device)
     data = load_dataset(args.dataset or config["dataset"], args.data_dir or config.get("data_dir"))
+    if len(data.classes) != len(payload["classes"]):
+        raise ConfigError(f"data set '{data.name}' has {len(data.classes)} classes but {args.checkpoint} predicts "
+                          f"{len(payload['classes'])}; choose a data set like '{config['dataset']}'")
     mean, std = payload["normalize"]
     batches = Batches(data.test, args.batch_size, mean=mean, std=std, size=payload["input_size"], device=device)
     logits, labels = predict_split(model.to(device), batches)
