@@ -4,6 +4,8 @@ import math
 import textwrap
 from pathlib import Path
 
+from .errors import ConfigError
+
 
 def _pyplot():
     import matplotlib
@@ -17,9 +19,13 @@ def _pyplot():
 def _save(fig, path, dpi: int = 110) -> Path:
     plt = _pyplot()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    except (OSError, ValueError) as error:  # ValueError: a file name ending in a format matplotlib cannot write
+        raise ConfigError(f"cannot write {path} ({error}); choose another --out") from None
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -56,7 +62,8 @@ def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None,
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
     lines = max(t.count("\n") + 1 for t in titles)  # room above each image for its title
-    fig, axes = plt.subplots(rows, cols, figsize=(1.45 * cols, (1.4 + 0.14 * lines) * rows + (0.4 if title else 0)),
+    width = max(1.45 * cols, 4.5)  # a grid of one or two columns still needs room for its titles
+    fig, axes = plt.subplots(rows, cols, figsize=(width, (1.4 + 0.14 * lines) * rows + (0.5 if title else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -66,7 +73,7 @@ def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None,
         ax.imshow(image, cmap=None if getattr(image, "ndim", 2) == 3 else "gray", interpolation="nearest")
         ax.set_title(titles[i], fontsize=7, color=colors[i] if colors else "black")
     if title:
-        fig.suptitle(textwrap.fill(title, width=int(16 * cols)), fontsize=10)  # a narrow grid wraps its title
+        fig.suptitle(textwrap.fill(title, width=int(11 * width)), fontsize=10)  # a narrow grid wraps its title
     fig.tight_layout()
     return _save(fig, path)
 
@@ -157,7 +164,11 @@ def plot_kernels(weights, path, title: str = "") -> Path:
     out_ch, in_ch = weights.shape[:2]
     tiles = weights.reshape(out_ch * in_ch, *weights.shape[2:])
     n = len(tiles)
-    cols = min(n, 8 if in_ch == 1 else in_ch)
+    if in_ch == 1:  # balanced rows of at most 8: 10 kernels as 2 x 5, not 8 + 2
+        rows = math.ceil(n / 8)
+        cols = math.ceil(n / rows)
+    else:  # one row per output channel, one column per input channel
+        cols = in_ch
     rows = math.ceil(n / cols)
     limit = float(np.abs(tiles).max()) or 1.0
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1.0, 1.15 * rows + 0.5), squeeze=False)
@@ -194,6 +205,7 @@ def plot_accuracy_vs_params(runs, path) -> Path:
         ax.scatter([params], [accuracy], s=40, color=f"C{i % 10}", label=label, zorder=3)
         ax.annotate(label, (params, accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.15)  # room for the labels beside the points
     ax.set_xlabel("parameters")
     ax.set_ylabel("best test accuracy")
     ax.grid(alpha=0.3, which="both")

@@ -127,6 +127,11 @@ def read_picture(path, invert: str = "auto") -> Picture:
         image = ImageOps.invert(image)
         steps.append(f"inverted because its border is light (mean {border.mean():.0f}/255) and the training images "
                      "are light on dark" if invert == "auto" else "inverted (--invert yes)")
+    low, high = image.getextrema()
+    if (low, high) != (0, 255) and high > low:
+        # the training images span the full range (black background, brightest pixel 255); a photo rarely does
+        image = ImageOps.autocontrast(image)
+        steps.append(f"contrast stretched from {low}-{high} to 0-255")
     if image.width != image.height:
         side = max(image.size)
         background = int(np.median(np.asarray(image)[[0, -1]]))  # pad with the border colour, keep proportions
@@ -218,11 +223,12 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None) -> tuple[li
         logits = loaded.model(x).float()
     predictions = [Prediction(p.path.name, top) for p, top in zip(pictures, top_k(logits, loaded.classes))]
     notes = [f"{p.path}: {', '.join(p.steps)}; {transform}" for p in pictures]
-    images = [p.original for p in pictures] + [_pixels(xi, loaded).numpy() for xi in x]
-    titles = [p.path.name[:18] for p in pictures] + [
-        "\n".join(f"{c[:12]} {prob:.0%}" for c, prob in pred.top) for pred in predictions]
-    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=len(pictures),
-                            title=f"{loaded.name}: top row as given, bottom row as the model sees it")
+    images, titles = [], []
+    for picture, xi, pred in zip(pictures, x, predictions):  # one row per file: as given, as the model sees it
+        images += [picture.original, _pixels(xi, loaded).numpy()]
+        titles += [picture.path.name[:24], ", ".join(f"{c[:12]} {prob:.0%}" for c, prob in pred.top[:2])]
+    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=2,
+                            title=f"{loaded.name}: each file as given (left) and as the model sees it (right)")
     return predictions, notes, path
 
 
@@ -261,6 +267,8 @@ class Confusion:
 def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24) -> Confusion:
     """Confusion matrix over the test set with per-class accuracy, the most confused pairs, and a grid of the
     most confidently wrong images. Default: beside the checkpoint, confusion.png and confusion_mistakes.png."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
     loaded = load(checkpoint)
     data = loaded.dataset(data_dir=data_dir)
     logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=limit))
@@ -423,12 +431,15 @@ def compare(run_dirs, out_dir=".") -> tuple[list[dict], list[Path]]:
     models = [info["config"]["model"] for info, _ in runs]
     rows = [run_row(d, run_label(d, m, models)) for d, m in zip(run_dirs, models)]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "compare.csv"
-    with open(table, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COMPARE_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(table, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COMPARE_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as error:
+        raise ConfigError(f"cannot write {table} ({error}); choose another --out") from None
     timelines = []
     for (_, history), row in zip(runs, rows):
         elapsed = [sum(r["seconds"] for r in history[:i + 1]) for i in range(len(history))]
