@@ -69,7 +69,10 @@ def run_summary(args):
         if path.suffix not in (".dot", ".svg", ".png", ".pdf"):
             raise ConfigError(f"--graph {path}: name a .dot, .svg, .png or .pdf file")
         dot_path = path.with_suffix(".dot")
-        dot_path.write_text(to_dot(model, (channels, height, width)))
+        try:
+            dot_path.write_text(to_dot(model, (channels, height, width)))
+        except OSError as error:
+            raise ConfigError(f"cannot write {dot_path} ({error}); choose another --graph") from None
         if path.suffix == ".dot":
             print(f"wrote {dot_path}")
         elif shutil.which("dot") is None:
