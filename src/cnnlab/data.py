@@ -246,14 +246,19 @@ def ways_to_get(name: str) -> str:
     return "to get it: " + "; or ".join(ways)
 
 
-def how_to_get(name: str, data_dir=None) -> str:
-    """The 'not found' message: where we looked (and what a half-filled directory lacks), then the ways to get it."""
+def where_looked(name: str, data_dir=None) -> str:
+    """The places searched for `name`, each half-filled one with the files it lacks."""
     looked = []
     for _, directory in candidate_dirs(name, data_dir):
         present = _files(directory)
         missing = [f for pair in FILES.values() for f in pair if f not in present]
         looked.append(f"{directory} (missing {', '.join(missing)})" if present else str(directory))
-    return f"data set '{name}' not found (looked in {', '.join(looked)}); {ways_to_get(name)}"
+    return ", ".join(looked)
+
+
+def how_to_get(name: str, data_dir=None) -> str:
+    """The 'not found' message: where we looked (and what a half-filled directory lacks), then the ways to get it."""
+    return f"data set '{name}' not found (looked in {where_looked(name, data_dir)}); {ways_to_get(name)}"
 
 
 def _read_split(images_path: Path, labels_path: Path, n_classes: int) -> Split:
@@ -286,8 +291,7 @@ def load_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:
         try:
             directory = fetch(name)
         except DatasetError as error:  # its message already says how to get the data another way
-            places = ", ".join(str(p) for _, p in candidate_dirs(name, data_dir))
-            raise DatasetError(f"data set '{name}' not found (looked in {places}) and {error}") from None
+            raise DatasetError(f"data set '{name}' not found (looked in {where_looked(name, data_dir)}) and {error}") from None
     splits = {split: _read_split(_file(directory, images), _file(directory, labels), len(spec.classes))
               for split, (images, labels) in FILES.items()}
     if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
