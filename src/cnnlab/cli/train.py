@@ -1,5 +1,6 @@
 """`cnnlab train`, `cnnlab eval` and `cnnlab recipes`. The train flags are derived from TrainConfig's fields."""
 import argparse
+import os
 import sys
 import typing
 from dataclasses import fields
@@ -74,12 +75,19 @@ def run_train(args):
             _, history = fit(config, ConsoleReporter())
             run_dir = config.out
     except Interrupted as stop:
-        print(f"\n{stop.signame}: stopped; checkpoint saved. Resume with:\n  cnnlab train --resume {stop.run_dir}",
-              file=sys.stderr)
+        if _is_main_process():
+            print(f"\n{stop.signame}: stopped; checkpoint saved. Resume with:\n  cnnlab train --resume {stop.run_dir}",
+                  file=sys.stderr)
         return 130
+    if not _is_main_process():  # under torchrun only rank 0 speaks
+        return 0
     best = max(history, key=lambda r: r["test_acc"])
     print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch {best['epoch']}); "
           f"outputs in {run_dir}")
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
 
 
 def run_eval(args):
