@@ -34,6 +34,8 @@ class TrainConfig:
     device: str = _opt("auto", "auto picks cuda when present", ["auto", "cpu", "cuda"])
     precision: str = _opt("auto", "autocast dtype; auto: bf16 on CPUs/GPUs with bf16 support, else fp16 on CUDA, "
                           "else fp32", ["auto", "fp32", "bf16", "fp16"])
+    ops: str = _opt("native", "conv/pool layers: PyTorch's, or cnnlab.ops' from-scratch ones (slower; same results)",
+                    ["native", "scratch"])
     channels_last: bool = _opt(True, "NHWC memory format (faster convolutions in oneDNN/cuDNN)")
     compile: bool = _opt(False, "torch.compile the model (costs seconds of compilation; no gain on tiny nets)")
     threads: int | None = _opt(None, "CPU threads (default: all cores, divided among local processes)")

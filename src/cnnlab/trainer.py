@@ -331,7 +331,7 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
 
     torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
-    net = create_model(config.model, num_classes=len(data.classes), in_channels=1)
+    net = create_model(config.model, num_classes=len(data.classes), in_channels=1, ops=config.ops)
     if config.init == "xavier":
         xavier_init(net)
     if config.sync_bn and env.world_size > 1:
