@@ -32,6 +32,25 @@ def atomic_write_bytes(path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temporaries(directory, names) -> list[Path]:
+    """Delete the temporary files atomic_write_bytes left in `directory` for the files `names` when its process
+    was killed mid-write (SIGKILL, power loss): their writer no longer runs. Returns the paths removed."""
+    removed = []
+    for tmp in (tmp for name in names for tmp in Path(directory).glob(f".{name}.tmp-*")):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+            continue
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        except PermissionError:  # alive, another user's
+            continue
+    return removed
+
+
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 

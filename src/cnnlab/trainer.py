@@ -19,12 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
-from .checkpoint import atomic_write_text, load_model, save_checkpoint
+from .checkpoint import atomic_write_text, load_model, remove_stale_temporaries, save_checkpoint
 from .config import TrainConfig, resolve
 from .data import Batches, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
 from .models import create_model, model_info
 
+RUN_FILES = ("config.json", "metrics.csv", "last.pt", "best.pt")  # written atomically (checkpoint.atomic_write_*)
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
 REPORT_EVERY = 25  # steps between progress updates: the only points where the loop reads values back
 STOP_CHECK_EVERY = 5  # distributed: steps between the ranks' all-reduces that agree on stopping after a signal
@@ -478,6 +479,7 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
     reporter = reporter if run.env.main else None
     info = describe(run)
     if run.env.main:
+        remove_stale_temporaries(run.run_dir, RUN_FILES)  # a kill during a write leaves its temporary file behind
         atomic_write_text(run.run_dir / "config.json", json.dumps(info, indent=2) + "\n")
         if payload is None:
             run.checkpoint("last.pt")  # from here on the run can always be resumed
