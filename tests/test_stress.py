@@ -21,7 +21,7 @@ SEED = 8  # kill times are random, and the same on every run of the test
 TIMING = ("seconds", "images_per_s")  # wall-clock columns: the only ones allowed to differ
 # Short epochs (40 steps of 64 images, ~0.2 s): kills land in start-up, steps, test passes, checkpoint and
 # metrics writes, and the final plot.
-EPOCHS = 6
+EPOCHS = 4
 ARGS = ["basic-cnn", "--dataset", "synthetic", "--epochs", EPOCHS, "--train-limit", "2560", "--test-limit", "200",
         "--threads", "1"]
 
