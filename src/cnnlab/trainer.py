@@ -186,11 +186,14 @@ def make_schedule(config: TrainConfig, optimizer, steps_per_epoch: int):
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
 
 
-def augment(x: torch.Tensor) -> torch.Tensor:
-    """Per-batch random horizontal flip and random translation by up to 2 pixels (crop from a 2-pixel pad)."""
+def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-batch random horizontal flip of half the images; for crop-flip also a random translation by up to
+    2 pixels (a crop from a 2-pixel zero pad)."""
     n, _, h, w = x.shape
     flip = torch.rand(n, 1, 1, 1, device=x.device) < 0.5
     x = torch.where(flip, x.flip(-1), x)
+    if kind == "flip":
+        return x
     padded = F.pad(x, (2, 2, 2, 2))
     dy, dx = torch.randint(0, 5, (2,)).tolist()  # one shift per batch keeps this a single slice
     return padded[:, :, dy:dy + h, dx:dx + w]
@@ -377,8 +380,9 @@ def describe(run: Run) -> dict:
     }
 
 
-def evaluate(run: Run, batches: Batches | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over `batches` (default: the test set), exact across ranks."""
+def evaluate(run: Run, batches: Batches | None = None, tta: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over `batches` (default: the test set), exact across ranks; with `tta`
+    the logits of each image and its mirror are averaged."""
     batches = batches or run.test_batches
     sync_buffers(run)
     model = run.model
@@ -388,7 +392,7 @@ def evaluate(run: Run, batches: Batches | None = None) -> tuple[float, float]:
     with torch.no_grad(), run.autocast():
         for x, y in batches:
             logits = model(x)
-            if run.config.tta:
+            if tta:
                 logits = (logits + model(x.flip(-1))) / 2
             totals[0] += F.cross_entropy(logits.float(), y, reduction="sum")
             totals[1] += (logits.argmax(1) == y).sum()
@@ -417,8 +421,8 @@ def train_epoch(run: Run, stop: _StopFlag, reporter) -> bool:
     for _ in range(run.step):  # resuming mid-epoch: replay the order, skip what was done
         next(batches)
     for x, y in batches:
-        if cfg.augment == "crop-flip":
-            x = augment(x)
+        if cfg.augment != "none":
+            x = augment(x, cfg.augment)
         with run.autocast():
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
@@ -498,7 +502,8 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
             p = run.partial
             totals = all_sum(torch.tensor([p["loss"], p["correct"], p["count"]], dtype=torch.float64,
                                           device=run.device), run.env)
-            test_loss, test_acc = evaluate(run)
+            # test-time augmentation doubles the cost of evaluating, so it is spent on the final epoch only
+            test_loss, test_acc = evaluate(run, tta=config.tta and run.epoch == config.epochs)
             row = {"epoch": run.epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
                    "train_acc": round(totals[1].item() / totals[2].item(), 6), "test_loss": round(test_loss, 6),
                    "test_acc": round(test_acc, 6),
