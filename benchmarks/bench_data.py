@@ -9,33 +9,13 @@ import platform
 import statistics
 import time
 
-import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import DataLoader
+from cnnlab.data import Batches, load_dataset  # first: cnnlab sets OpenMP's wait policy before torch loads
 
-from cnnlab.data import Batches, load_dataset
+import torch  # noqa: E402
+from reference import PerSampleMNIST  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
 BATCH = 64
-
-
-class PerSampleFashionMNIST(torch.utils.data.Dataset):
-    """torchvision.datasets.MNIST.__getitem__ with transforms Compose([ToTensor(), Normalize(mean, std)]),
-    written out (torchvision is not a dependency): array -> PIL image -> float tensor in [0, 1] -> normalised."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, mean: float, std: float):
-        self.images, self.labels, self.mean, self.std = images, labels, mean, std
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        image = Image.fromarray(self.images[i], mode="L")
-        # ToTensor: PIL -> (H, W, C) uint8 array -> (C, H, W) -> float / 255
-        x = torch.from_numpy(np.array(image, np.uint8, copy=True))
-        x = x.view(image.size[1], image.size[0], 1).permute(2, 0, 1).contiguous().float().div(255)
-        x = x.sub_(self.mean).div_(self.std)  # Normalize
-        return x, int(self.labels[i])
 
 
 def images_per_second(batches) -> float:
@@ -75,7 +55,7 @@ def main():
     print(f"load Fashion-MNIST ({len(data.train):,} + {len(data.test):,} images from {data.source}): {load_s:.2f} s")
 
     ours = Batches(data.train, BATCH, shuffle=True, mean=data.mean, std=data.std)
-    per_sample = PerSampleFashionMNIST(data.train.images.numpy(), data.train.labels.numpy(), data.mean, data.std)
+    per_sample = PerSampleMNIST(data.train, data.mean, data.std)
     theirs = DataLoader(per_sample, batch_size=BATCH, shuffle=True)
 
     print(f"{'epoch':>5} {'Batches img/s':>15} {'DataLoader img/s':>17}")

@@ -15,34 +15,15 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
-
-from cnnlab.config import resolve
+from cnnlab.config import resolve  # first: cnnlab sets OpenMP's wait policy before torch loads
 from cnnlab.data import load_dataset
 from cnnlab.models import create_model
 from cnnlab.trainer import fit, make_optimizer, normalization, xavier_init
 
-
-class PerSampleMNIST(Dataset):
-    """What torchvision.datasets.MNIST + Resize + ToTensor + Normalize do for each item."""
-
-    def __init__(self, split, mean, std, size=None):
-        self.images, self.labels = split.images.numpy(), split.labels.numpy()
-        self.mean, self.std, self.size = mean, std, size
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        image = Image.fromarray(self.images[i], mode="L")
-        if self.size and self.size != image.width:
-            image = image.resize((self.size, self.size), Image.BILINEAR)
-        x = torch.from_numpy(np.array(image, dtype=np.uint8)).unsqueeze(0).float().div(255)
-        return (x - self.mean) / self.std, int(self.labels[i])
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from reference import PerSampleMNIST  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
 
 def reference_images_per_s(config, data, steps: int) -> float:
