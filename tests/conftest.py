@@ -41,3 +41,14 @@ def fashion_mnist():
     if not all((FASHION_DIR / f).exists() for pair in FILES.values() for f in pair):
         pytest.skip(f"real Fashion-MNIST not installed in {FASHION_DIR} (sudo apt-get install dataset-fashion-mnist)")
     return load_dataset("fashion-mnist", data_dir=FASHION_DIR, download=False)
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory) -> Path:
+    """A finished tiny basic-cnn run on synthetic data (last.pt, best.pt, config.json, metrics.csv)."""
+    import cnnlab
+
+    run = tmp_path_factory.mktemp("good") / "run"
+    cnnlab.train("basic-cnn", dataset="synthetic", epochs=1, train_limit=200, test_limit=100, threads=1,
+                 precision="fp32", progress=False, out=str(run))
+    return run

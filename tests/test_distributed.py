@@ -136,8 +136,10 @@ def test_signal_stops_every_rank_at_one_step_and_distributed_resume_matches_an_u
     _, err = job.communicate(timeout=60)
     if job.returncode == 0:
         pytest.skip("training finished before the signal arrived")
-    # both ranks stopped cleanly (no traceback); only rank 0 prints the resume command
-    assert err.count("SIGTERM: stopped; checkpoint saved") == 1 and "Traceback" not in err, err[-3000:]
+    # both ranks stopped cleanly: no traceback through cnnlab's code (torchrun itself prints one for the signal it
+    # got); only rank 0 prints the resume command
+    assert err.count("SIGTERM: stopped; checkpoint saved") == 1, err[-3000:]
+    assert str(Path(cnnlab.__file__).parent) not in err, err[-3000:]
     saved = load_checkpoint(run / "last.pt")
     assert (saved["epoch"], saved["step"]) < (3, 0)
 

@@ -23,15 +23,6 @@ TRAIN_IMAGES, TRAIN_LABELS = FILES["train"]
 
 
 # ---------------------------------------------------------------- fixtures and helpers
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory) -> Path:
-    """A finished tiny basic-cnn run on synthetic data (last.pt, best.pt, config.json, metrics.csv)."""
-    run = tmp_path_factory.mktemp("good") / "run"
-    cnnlab.train("basic-cnn", dataset="synthetic", epochs=1, train_limit=200, test_limit=100, threads=1,
-                 precision="fp32", progress=False, out=str(run))
-    return run
-
-
 @pytest.fixture
 def offline(no_user_data, monkeypatch):
     """No user data and every download mirror refusing connections: a missing data set cannot be fetched."""

@@ -38,14 +38,6 @@ class Shell:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("good") / "run"
-    cnnlab.train("basic-cnn", dataset="synthetic", epochs=1, train_limit=200, test_limit=100, threads=1,
-                 precision="fp32", progress=False, out=str(run))
-    return run
-
-
 def malicious(kind: str, path: Path, marker: Path, good_run: Path) -> Path:
     """A checkpoint-looking file whose loading would create `marker`:
     torch: a real cnnlab checkpoint (torch.save) with the payload tucked in beside the weights;
