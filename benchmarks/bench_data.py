@@ -43,11 +43,12 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    # Figures depend on machine load: on a shared, oversubscribed CPU, OpenMP threads spinning at barriers can make
-    # Batches' small per-batch ops ~90x slower unless OMP_WAIT_POLICY=PASSIVE or --threads 1 (2 cores, load 6-9:
-    # 5,900 img/s with 2 spinning threads, 310,000 passive, 540,000 with one thread).
+    # Figures depend on machine load and OpenMP's waiting (see cnnlab/__init__.py): on a shared, oversubscribed CPU,
+    # threads spinning at barriers made Batches' small per-batch ops ~90x slower (2 cores, load 6-9: 5,900 img/s
+    # with 2 spinning threads, 310,000 passive, 540,000 with one thread); idle, passive waiting cost ~4x.
     print(f"{cpu_name()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
           f"{torch.get_num_threads()} torch threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, "
           f"torch {torch.__version__}, batch {BATCH}")
     start = time.perf_counter()
     data = load_dataset("fashion-mnist", data_dir=args.data_dir, download=False)

@@ -3,10 +3,13 @@ __version__ = "0.1.0"
 
 import os  # noqa: E402
 
-# OpenMP threads that spin while waiting slow PyTorch down ~10x when other programs share the cores (measured
-# in benchmarks/bench_train.py); passive waiting costs nothing measurable on an idle machine. Only takes effect
-# when cnnlab is imported before torch (always so for the `cnnlab` command); an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores,
+# that spinning collapsed training ~10x (basic-cnn: ~500 instead of ~5,000 images/s); never spinning
+# (OMP_WAIT_POLICY=PASSIVE) cost ~40% on an idle machine. A short spin keeps both: measured idle 17-22k images/s
+# (spinning: 18-21k), beside two busy processes ~4-5k (passive: ~4.8k). Takes effect only when cnnlab is imported
+# before torch (always so for the `cnnlab` command); the user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from .errors import CheckpointError, CnnlabError, ConfigError, DatasetError, ImageError  # noqa: E402
 from .models import create_model, list_models, model_info, register_model  # noqa: E402

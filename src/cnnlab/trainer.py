@@ -379,6 +379,7 @@ def describe(run: Run) -> dict:
         "device": str(run.device),
         "precision": str(run.dtype).replace("torch.", "") if run.dtype else "float32",
         "threads": torch.get_num_threads(),
+        "openmp": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS") if k in os.environ},
         "world_size": run.env.world_size,
         "input_size": run.train_batches.size,
         "train_images": run.train_batches.n,
