@@ -218,3 +218,11 @@ def test_one_epoch_on_a_fashion_mnist_subset_clearly_beats_chance(tmp_path):
     _, history = cnnlab.train("basic-cnn", dataset="fashion-mnist", epochs=1, train_limit=2000, test_limit=1000,
                               lr=0.05, momentum=0.9, out=str(tmp_path), progress=False)
     assert history[-1]["test_acc"] > 0.6
+
+
+def test_float16_training_scales_the_loss_and_checkpoints_the_scaler(tmp_path):
+    _, history = cnnlab.train("basic-cnn", epochs=2, train_limit=2000, precision="fp16", out=str(tmp_path), **FAST)
+    scaler = load_checkpoint(tmp_path / "last.pt")["scaler"]
+    assert scaler is not None and scaler["scale"] > 1  # a loss scale is in use and saved for resuming
+    assert history[-1]["test_acc"] > 0.5  # and it still learns
+    assert load_checkpoint(tmp_path / "last.pt")["config"]["precision"] == "fp16"

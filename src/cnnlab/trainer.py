@@ -292,6 +292,8 @@ class Run:
     epoch: int = 1  # the epoch in progress
     step: int = 0  # steps done in it
     partial: dict = field(default_factory=lambda: fresh_epoch())  # running sums of the epoch in progress
+    # float16 has too little range for small gradients: scale the loss up and the gradients back (bf16 needs none)
+    scaler: torch.amp.GradScaler | None = None
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
@@ -305,6 +307,7 @@ class Run:
         save_checkpoint(self.run_dir / name, {
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule else None,
+            "scaler": self.scaler.state_dict() if self.scaler else None,
             "epoch": self.epoch, "step": self.step, "partial": dict(self.partial), "rng": rng,
             "history": self.history, "config": self.config.to_dict(), "classes": list(self.classes),
             "normalize": list(normalization(self.config)), "input_size": self.train_batches.size,
@@ -316,6 +319,8 @@ class Run:
         self.optimizer.load_state_dict(payload["optimizer"])
         if self.schedule and payload["schedule"]:
             self.schedule.load_state_dict(payload["schedule"])
+        if self.scaler and payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
         torch.set_rng_state(payload["rng"]["torch"])
         if "cuda" in payload["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(payload["rng"]["cuda"], self.device)
@@ -366,8 +371,11 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     if env.main:
         prepare_run_dir(run_dir)
     config.out = str(run_dir)
-    return Run(config, run_dir, env, device, dtype, model, net, optimizer, schedule, train_batches, test_batches,
-               data.classes, data.source)
+    run = Run(config, run_dir, env, device, dtype, model, net, optimizer, schedule, train_batches, test_batches,
+              data.classes, data.source)
+    if dtype == torch.float16:
+        run.scaler = torch.amp.GradScaler(device.type)
+    return run
 
 
 def describe(run: Run) -> dict:
@@ -438,8 +446,13 @@ def train_epoch(run: Run, stop: _StopFlag, reporter) -> bool:
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if run.scaler:
+            run.scaler.scale(loss).backward()
+            run.scaler.step(optimizer)
+            run.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         if run.schedule:
             run.schedule.step()
         loss_sum += loss.detach() * len(y)
