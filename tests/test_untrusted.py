@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import cnnlab
 from cnnlab.checkpoint import load_checkpoint
 from cnnlab.cli import main
 from cnnlab.errors import CheckpointError
