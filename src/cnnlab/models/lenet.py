@@ -4,18 +4,23 @@ from torch import nn
 from .registry import register_model
 
 
-@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="seed 002/003")
-def lenet(num_classes=10, in_channels=1):
+def lenet5(activation, pool, num_classes=10, in_channels=1):
+    """LeNet-5 as one nn.Sequential; `activation` and `pool` are the layer classes (1998: Sigmoid, AvgPool2d)."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), nn.Sigmoid(),  # (N, 6, 28, 28); padding 2: LeNet was built for 32x32
-        nn.AvgPool2d(kernel_size=2, stride=2),  # (N, 6, 14, 14)
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),  # (N, 16, 10, 10)
-        nn.AvgPool2d(kernel_size=2, stride=2),  # (N, 16, 5, 5)
+        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), activation(),  # (N, 6, 28, 28); padding 2: LeNet was built for 32x32
+        pool(kernel_size=2, stride=2),  # (N, 6, 14, 14)
+        nn.Conv2d(6, 16, kernel_size=5), activation(),  # (N, 16, 10, 10)
+        pool(kernel_size=2, stride=2),  # (N, 16, 5, 5)
         nn.Flatten(),  # (N, 400)
-        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(16 * 5 * 5, 120), activation(),
+        nn.Linear(120, 84), activation(),
         nn.Linear(84, num_classes),
     )
+
+
+@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="seed 002/003")
+def lenet(num_classes=10, in_channels=1):
+    return lenet5(nn.Sigmoid, nn.AvgPool2d, num_classes, in_channels)
 
 
 @register_model("lenet-bn", description="LeNet-5 with batch norm after every conv / linear layer (d2l 8.5)", source="d2l")
@@ -35,13 +40,4 @@ def lenet_bn(num_classes=10, in_channels=1):
 
 @register_model("lenet-relu", description="LeNet-5 with ReLU and max pooling (the modern choices)", source="seed 003")
 def lenet_relu(num_classes=10, in_channels=1):
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), nn.ReLU(),  # (N, 6, 28, 28)
-        nn.MaxPool2d(kernel_size=2, stride=2),  # (N, 6, 14, 14)
-        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),  # (N, 16, 10, 10)
-        nn.MaxPool2d(kernel_size=2, stride=2),  # (N, 16, 5, 5)
-        nn.Flatten(),  # (N, 400)
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, num_classes),
-    )
+    return lenet5(nn.ReLU, nn.MaxPool2d, num_classes, in_channels)
