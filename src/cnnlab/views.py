@@ -50,10 +50,11 @@ class Loaded:
         """Where the view's pictures go by default: beside the checkpoint."""
         return self.path.parent
 
-    def batches(self, split: Split, limit=None) -> Batches:
+    def batches(self, split: Split, limit=None, batch_size=BATCH, device="cpu") -> Batches:
         """Batches of `split` transformed exactly as in training (normalisation and size from the checkpoint)."""
         mean, std = self.payload["normalize"]
-        return Batches(split, BATCH, mean=mean, std=std, size=self.payload["input_size"], limit=limit)
+        return Batches(split, batch_size, mean=mean, std=std, size=self.payload["input_size"], limit=limit,
+                       device=device)
 
     def dataset(self, name=None, data_dir=None):
         config = self.payload["config"]

@@ -59,7 +59,8 @@ def run_train(args):
     from ..trainer import Interrupted, RESUME_OPTIONS, fit, resume
     from ..config import resolve
 
-    given = {k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)} and v is not None}
+    options = {f.name for f in fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in options and v is not None}
     try:
         if args.resume:
             extra = sorted(set(given) - set(RESUME_OPTIONS))
@@ -91,29 +92,29 @@ def _is_main_process() -> bool:
 
 
 def run_eval(args):
+    from pathlib import Path
+
     import torch
 
     from ..checkpoint import load_model
-    from ..data import Batches, load_dataset
     from ..errors import ConfigError
     from ..evaluate import per_class_accuracy, predict_split
     from ..trainer import select_device
+    from ..views import Loaded
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    model, payload = load_model(args.checkpoint)
-    config = payload["config"]
+    path = Path(args.checkpoint)
+    path = path / "last.pt" if path.is_dir() else path
+    model, payload = load_model(path)
+    loaded = Loaded(model, payload, path)
     device = select_device(args.device)
-    data = load_dataset(args.dataset or config["dataset"], args.data_dir or config.get("data_dir"))
-    if len(data.classes) != len(payload["classes"]):
-        raise ConfigError(f"data set '{data.name}' has {len(data.classes)} classes but {args.checkpoint} predicts "
-                          f"{len(payload['classes'])}; choose a data set like '{config['dataset']}'")
-    mean, std = payload["normalize"]
-    batches = Batches(data.test, args.batch_size, mean=mean, std=std, size=payload["input_size"], device=device)
+    data = loaded.dataset(args.dataset, args.data_dir or payload["config"].get("data_dir"))
+    batches = loaded.batches(data.test, batch_size=args.batch_size, device=device)
     logits, labels = predict_split(model.to(device), batches)
     loss = torch.nn.functional.cross_entropy(logits, labels).item()
     acc = (logits.argmax(1) == labels).float().mean().item()
-    print(f"{config['model']} on {data.name} test ({len(labels):,} images): loss {loss:.4f}, accuracy {acc:.4f}")
+    print(f"{loaded.name} on {data.name} test ({len(labels):,} images): loss {loss:.4f}, accuracy {acc:.4f}")
     if args.per_class:
         print(f"{'class':<14} {'accuracy':>8} {'images':>7}")
         for name, class_acc, n in per_class_accuracy(logits, labels, data.classes):
