@@ -191,9 +191,9 @@ HAND_COUNTS = {
     # stages 2-4 has BN(c_in) where d2l's has a second BN(c_out); one more BN(512) precedes the pooling.
     "resnet18-preact": conv(1, 64, 7) + bn(64) + RESNET18_STAGES - bn(128) - bn(256) - bn(512) + bn(64) + bn(128) + bn(256) + bn(512) + linear(512, 10),
     "densenet": conv(1, 64, 7) + bn(64) + DENSE_CONVS + TRANSITIONS + bn(248) + linear(248, 10),
-    # bias-free 3x3 convs, each followed by BN; the head sees a 3x3 max-pooled 64-channel map
-    "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64)
-                     + 64 * 64 * 9 + bn(64) + linear(64 * 9, 10)),
+    # bias-free 3x3 convs, each followed by BN; the head sees the whole 64-channel 7x7 map
+    "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
+                     + linear(64 * 7 * 7, 10)),
 }
 
 
