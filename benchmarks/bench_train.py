@@ -9,6 +9,8 @@ eager mode, default memory format.
     python benchmarks/bench_train.py resnet18 --recipe d2l-resnet --batch-size 128 --steps 8
     python benchmarks/bench_train.py lenet --recipe d2l-lenet --batch-size 256 --steps 100
     python benchmarks/bench_train.py basic-cnn --recipe seed000 --parity      # accuracy: defaults vs float32
+    python benchmarks/bench_train.py resnet18 --recipe d2l-resnet --batch-size 128 --parity --train-limit 10000 \
+        --test-limit 2000 --schedule cosine --seeds 0 1 2
 """
 import argparse
 import statistics
@@ -74,16 +76,22 @@ def speed(args, config):
 
 
 def parity(args, config):
-    """One epoch with cnnlab's defaults against the float32 run (same seed, same batches)."""
-    results = {}
-    for label, extra in (("defaults", {}), ("float32", {"precision": "fp32", "channels_last": False})):
-        with tempfile.TemporaryDirectory() as out:
-            settings = {**config.to_dict(), "epochs": 1, "out": out, **extra}
-            _, history = fit(resolve(settings))
-        results[label] = history[0]
-        print(f"{label:>9}: test acc {history[0]['test_acc']:.4f}, {history[0]['images_per_s']:,.0f} img/s")
-    gap = 100 * (results["defaults"]["test_acc"] - results["float32"]["test_acc"])
-    print(f"difference: {gap:+.2f} points")
+    """One epoch with cnnlab's defaults against the float32 run (same seed, same batches), for each seed."""
+    gaps = []
+    for seed in args.seeds:
+        results = {}
+        for label, extra in (("defaults", {}), ("float32", {"precision": "fp32", "channels_last": False})):
+            with tempfile.TemporaryDirectory() as out:
+                settings = {**config.to_dict(), "epochs": 1, "seed": seed, "out": out, **extra}
+                _, history = fit(resolve(settings))
+            results[label] = history[0]
+            print(f"seed {seed} {label:>9}: test acc {history[0]['test_acc']:.4f}, "
+                  f"{history[0]['images_per_s']:,.0f} img/s")
+        gaps.append(100 * (results["defaults"]["test_acc"] - results["float32"]["test_acc"]))
+        print(f"seed {seed} difference: {gaps[-1]:+.2f} points")
+    if len(gaps) > 1:
+        print(f"mean difference over seeds {', '.join(map(str, args.seeds))}: {statistics.mean(gaps):+.2f} points "
+              f"(largest {max(gaps, key=abs):+.2f})")
 
 
 def main():
@@ -94,13 +102,16 @@ def main():
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--parity", action="store_true", help="compare accuracy after one epoch instead of speed")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="--parity: one pair of runs per seed")
+    p.add_argument("--schedule", choices=["none", "step", "cosine", "onecycle"],
+                   help="learning-rate schedule instead of the recipe's")
     p.add_argument("--train-limit", type=int)
     p.add_argument("--test-limit", type=int)
     p.add_argument("--threads", type=int)
     args = p.parse_args()
     config = resolve({"model": args.model, "recipe": args.recipe, "batch_size": args.batch_size,
-                      "train_limit": args.train_limit, "test_limit": args.test_limit, "threads": args.threads,
-                      "dataset": "fashion-mnist"})
+                      "schedule": args.schedule, "train_limit": args.train_limit, "test_limit": args.test_limit,
+                      "threads": args.threads, "dataset": "fashion-mnist"})
     torch.set_num_threads(config.threads or torch.get_num_threads())
     (parity if args.parity else speed)(args, config)
 
