@@ -23,8 +23,8 @@ def test_d2l_lenet_recipe_lands_in_the_d2l_band(tmp_path):
     assert 0.75 <= history[-1]["test_acc"] <= 0.85  # d2l rebuilds: p10 0.781, median 0.807, p90 0.821
 
 
-def test_speedrun_recipe_lands_in_its_measured_band(tmp_path):
+def test_speedrun_recipe_reaches_93_percent(tmp_path):
     _, history = cnnlab.train(recipe="speedrun", out=str(tmp_path), progress=False)
     assert len(history) == 7
-    # README's claim is the mean of seeds 0-2 (0.9313); single seeds measured 0.9298-0.9328, seed 0 the lowest
-    assert history[-1]["test_acc"] >= 0.928
+    # README: seeds 0-2 measured 0.9315-0.9317 (mean 0.9316)
+    assert history[-1]["test_acc"] >= 0.93

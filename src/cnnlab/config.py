@@ -97,7 +97,7 @@ RECIPES = {
     "speedrun": Recipe("Fashion-MNIST >= 93% in under a minute on 2 CPU cores: speedrun-net, Nesterov SGD with a "
                        "one-cycle schedule, label smoothing, flip augmentation and flip test-time augmentation",
                        dict(model="speedrun-net", epochs=7, batch_size=256, optimizer="sgd", lr=0.2, momentum=0.9,
-                            nesterov=True, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1,
+                            nesterov=True, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.05,
                             augment="flip", tta=True, normalize="dataset")),
     "d2l-lenet": _d2l("lenet", 0.9, 256),
     "d2l-lenet-bn": _d2l("lenet-bn", 1.0, 256),
