@@ -16,7 +16,8 @@ import cnnlab  # noqa: F401  (sets OpenMP's wait policy before torch loads)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from cnnlab.models import create_model  # noqa: E402
+from cnnlab.errors import CnnlabError  # noqa: E402
+from cnnlab.models import create_model, model_info  # noqa: E402
 from torch.profiler import profile  # noqa: E402
 
 CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::thnn_conv2d", "aten::_slow_conv2d_forward",
@@ -75,6 +76,10 @@ def main():
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--matmul-size", type=int, default=2048)
     args = p.parse_args()
+    try:
+        model_info(args.model).check_size(args.size)
+    except CnnlabError as error:
+        p.error(str(error))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     fp32, bf16 = matmul_gmacs(args.matmul_size, torch.float32), matmul_gmacs(args.matmul_size, torch.bfloat16)
     print(f"matmul {args.matmul_size}^3: float32 {fp32:.0f} GMAC/s, bf16 {bf16:.0f} GMAC/s, ratio {bf16 / fp32:.2f}x")

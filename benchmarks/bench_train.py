@@ -10,7 +10,7 @@ eager mode, default memory format.
     python benchmarks/bench_train.py lenet --recipe d2l-lenet --batch-size 256 --steps 100
     python benchmarks/bench_train.py basic-cnn --recipe seed000 --parity      # accuracy: defaults vs float32
     python benchmarks/bench_train.py resnet18 --recipe d2l-resnet --batch-size 128 --parity --train-limit 10000 \
-        --test-limit 2000 --schedule cosine --seeds 0 1 2
+        --schedule cosine --seeds 0 1 2
 """
 import argparse
 import statistics
@@ -19,7 +19,8 @@ import time
 
 from cnnlab.config import resolve  # first: cnnlab sets OpenMP's wait policy before torch loads
 from cnnlab.data import load_dataset
-from cnnlab.models import create_model
+from cnnlab.errors import CnnlabError
+from cnnlab.models import create_model, model_info
 from cnnlab.trainer import fit, make_optimizer, normalization, xavier_init
 
 import torch  # noqa: E402
@@ -109,9 +110,13 @@ def main():
     p.add_argument("--test-limit", type=int)
     p.add_argument("--threads", type=int)
     args = p.parse_args()
-    config = resolve({"model": args.model, "recipe": args.recipe, "batch_size": args.batch_size,
-                      "schedule": args.schedule, "train_limit": args.train_limit, "test_limit": args.test_limit,
-                      "threads": args.threads, "dataset": "fashion-mnist"})
+    try:
+        model_info(args.model)
+        config = resolve({"model": args.model, "recipe": args.recipe, "batch_size": args.batch_size,
+                          "schedule": args.schedule, "train_limit": args.train_limit, "test_limit": args.test_limit,
+                          "threads": args.threads, "dataset": "fashion-mnist"})
+    except CnnlabError as error:
+        p.error(str(error))
     torch.set_num_threads(config.threads or torch.get_num_threads())
     (parity if args.parity else speed)(args, config)
 
