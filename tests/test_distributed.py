@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.checkpoint import load_checkpoint
+from cnnlab.rundir import load_checkpoint
 from cnnlab.cli import main
 from cnnlab.data import Batches, make_synthetic
-from cnnlab.trainer import read_metrics
+from cnnlab.rundir import read_metrics
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TIMING = ("seconds", "images_per_s")

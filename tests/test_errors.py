@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.checkpoint import load_model
+from cnnlab.rundir import load_model
 from cnnlab.cli import main
 from cnnlab.data import FILES, load_dataset, make_synthetic, write_idx
 from cnnlab.errors import CheckpointError, ConfigError, DatasetError, ImageError

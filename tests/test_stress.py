@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.checkpoint import load_checkpoint
-from cnnlab.trainer import read_metrics
+from cnnlab.rundir import load_checkpoint
+from cnnlab.rundir import read_metrics
 
 KILLS = 10
 SEED = 8  # kill times are random, and the same on every run of the test

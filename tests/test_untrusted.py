@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.checkpoint import load_checkpoint
+from cnnlab.rundir import load_checkpoint
 from cnnlab.cli import main
 from cnnlab.errors import CheckpointError
 

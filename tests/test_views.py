@@ -159,7 +159,7 @@ def test_most_confused_and_confident_mistakes_are_ranked():
 
 def test_views_match_the_eval_path_of_the_same_checkpoint(runs):
     result = views.confusion(runs[0], out=runs[0] / "cm.png", limit=200)
-    model, payload = cnnlab.checkpoint.load_model(runs[0] / "best.pt")
+    model, payload = cnnlab.rundir.load_model(runs[0] / "best.pt")
     data = cnnlab.load_dataset("synthetic")
     mean, std = payload["normalize"]
     logits, labels = predict_split(model, cnnlab.data.Batches(data.test, 100, mean=mean, std=std, limit=200))

@@ -1,7 +1,11 @@
-"""cnnlab: learn, build, train, inspect and compare convolutional neural networks with PyTorch."""
-__version__ = "0.1.0"
+"""cnnlab: learn, build, train, inspect and compare convolutional neural networks with PyTorch.
 
-import os  # noqa: E402
+The public names below are imported on first use (PEP 562), so `import cnnlab` and the `cnnlab --help`
+command stay fast: torch loads only when something needs it."""
+import os
+from importlib import import_module
+
+from .version import __version__
 
 # OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores,
 # that spinning collapsed training ~10x (basic-cnn: ~500 instead of ~5,000 images/s); never spinning
@@ -11,16 +15,32 @@ import os  # noqa: E402
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
-from .errors import CheckpointError, CnnlabError, ConfigError, DatasetError, ImageError  # noqa: E402
-from .models import create_model, list_models, model_info, register_model  # noqa: E402
-from .inspect import penultimate, summarize, summary, to_dot  # noqa: E402
-from .config import RECIPES, TrainConfig  # noqa: E402
-from .data import load_dataset  # noqa: E402
-from .trainer import resume, train  # noqa: E402
+# public name -> the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(["CheckpointError", "CnnlabError", "ConfigError", "DatasetError", "ImageError"], "errors"),
+    **dict.fromkeys(["create_model", "list_models", "model_info", "register_model"], "models"),
+    **dict.fromkeys(["penultimate", "summarize", "summary", "to_dot"], "inspect"),
+    **dict.fromkeys(["RECIPES", "TrainConfig"], "config"),
+    "load_dataset": "data",
+    **dict.fromkeys(["resume", "train"], "trainer"),
+    **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
+}
+_SUBMODULES = ("checkpoint", "cli", "config", "data", "distributed", "errors", "evaluate", "inspect", "kernels",
+               "lessons", "models", "ops", "plots", "report", "rundir", "signals", "trainer", "views")
 
-__all__ = [
-    "CheckpointError", "CnnlabError", "ConfigError", "DatasetError", "ImageError",
-    "create_model", "list_models", "model_info", "register_model",
-    "penultimate", "summarize", "summary", "to_dot",
-    "RECIPES", "TrainConfig", "load_dataset", "resume", "train",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

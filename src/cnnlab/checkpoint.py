@@ -1,5 +1,6 @@
-"""Run files written atomically (temporary file in the same directory, fsync, rename) and checkpoints loaded
-safely (`torch.load(weights_only=True)`: a checkpoint can hold tensors and plain data, never code)."""
+"""Files written atomically (temporary file in the same directory, fsync, rename) and PyTorch files read
+safely (`torch.load(weights_only=True)`: a checkpoint can hold tensors and plain data, never code). What a
+checkpoint holds, and the run directory around it, belong to cnnlab.rundir."""
 import io
 import os
 import pickle
@@ -8,9 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError, ConfigError
-
-CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
+from .errors import CheckpointError
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -57,12 +56,11 @@ def atomic_write_text(path, text: str) -> None:
 
 def save_checkpoint(path, payload: dict) -> None:
     buffer = io.BytesIO()
-    torch.save({"format": CHECKPOINT_FORMAT, **payload}, buffer)
+    torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive; cnnlab never wrote the legacy raw-pickle format
-PAYLOAD_KEYS = ("model", "config", "classes", "normalize", "input_size")  # what rebuilding a model needs
 
 
 def _check_archive(path: Path) -> None:
@@ -86,16 +84,14 @@ def _check_archive(path: Path) -> None:
                               "checkpoint (last.pt / best.pt) or train again")
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Load a cnnlab checkpoint (weights only); any problem raises CheckpointError naming the file."""
+def read_torch_file(path, map_location="cpu"):
+    """The contents of a file torch.save wrote, refusing code; any problem raises CheckpointError naming it."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     _check_archive(path)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         # weights_only refuses anything but tensors and plain data: a file that tries more is not ours
         first = str(error).strip().splitlines()[0][:120]
@@ -104,13 +100,6 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
-    if not isinstance(payload, dict) or any(key not in payload for key in PAYLOAD_KEYS) \
-            or not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), str):
-        raise CheckpointError(f"{path}: not a cnnlab checkpoint (no model weights, config and classes inside)")
-    if payload.get("format", CHECKPOINT_FORMAT) > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {payload['format']} is newer than this cnnlab reads "
-                              f"({CHECKPOINT_FORMAT}); upgrade cnnlab")
-    return payload
 
 
 def weights_mismatch(model, state: dict) -> str | None:
@@ -129,21 +118,3 @@ def weights_mismatch(model, state: dict) -> str | None:
         parts += [f"{len(unexpected)} unexpected (first '{unexpected[0]}')"] if unexpected else []
         return "tensors " + ", ".join(parts)
     return None
-
-
-def load_model(path, map_location="cpu"):
-    """Rebuild the model a checkpoint was trained as, with its weights. Returns (model, checkpoint payload)."""
-    from .models import create_model
-
-    payload = load_checkpoint(path, map_location)
-    name, classes = payload["config"]["model"], len(payload["classes"])
-    try:
-        model = create_model(name, num_classes=classes, in_channels=1)
-    except ConfigError as error:
-        raise CheckpointError(f"{path}: trained as {error}") from None
-    problem = weights_mismatch(model, payload["model"])
-    if problem:
-        raise CheckpointError(f"{path}: weights do not fit model '{name}' with {classes} classes: {problem} "
-                              "(a checkpoint of another model or class count?)")
-    model.load_state_dict(payload["model"])
-    return model, payload

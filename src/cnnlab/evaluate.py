@@ -1,18 +1,71 @@
-"""Evaluation of a trained model on a data split: logits for every image, accuracy overall and per class."""
+"""The one evaluation of a trained model, used by the trainer after every epoch, by `cnnlab eval` and by every
+view: float32 logits computed under the run's autocast precision and test-time augmentation (a checkpoint
+records both, see cnnlab.rundir.Evaluation), summed exactly (float64, across processes when distributed).
+Then accuracy per class, confusions and the like from those logits."""
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
+
+from .rundir import FLOAT32_EVALUATION, Evaluation
 
 
-@torch.no_grad()
-def predict_split(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float32 logits (N, classes) and labels (N,) for every batch, in order, on the CPU."""
+def autocast_dtype(evaluation: Evaluation) -> torch.dtype | None:
+    """The autocast dtype of a recorded precision, or None for plain float32."""
+    return None if evaluation.precision == "float32" else getattr(torch, evaluation.precision)
+
+
+def forward(model, x: torch.Tensor, evaluation: Evaluation = FLOAT32_EVALUATION) -> torch.Tensor:
+    """Float32 logits of a batch, without gradients, under the evaluation's precision; with TTA the logits of
+    each image and its mirror are averaged."""
+    dtype = autocast_dtype(evaluation)
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        logits = model(x)
+        if evaluation.tta:
+            logits = (logits + model(x.flip(-1))) / 2
+    return logits.float()
+
+
+@dataclass
+class Score:
+    loss: float  # mean cross-entropy
+    accuracy: float
+    count: int  # images evaluated (on every process together)
+    logits: torch.Tensor | None = None  # (N, classes) on the CPU, with keep=True (this process's images)
+    labels: torch.Tensor | None = None
+
+
+def evaluate(model, batches, evaluation: Evaluation = FLOAT32_EVALUATION, all_sum=None, keep: bool = False) -> Score:
+    """Mean loss and accuracy of `model` (put in eval mode for the pass) over `batches`. `all_sum` adds a
+    tensor over the processes of a distributed job; `keep` also returns the logits and labels."""
     was_training = model.training
     model.eval()
-    logits, labels = [], []
+    totals, logits_kept, labels_kept = None, [], []
     for x, y in batches:
-        logits.append(model(x).float().cpu())
-        labels.append(y.cpu())
+        logits = forward(model, x, evaluation)
+        batch = torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
+                             (logits.argmax(1) == y).sum().double(), torch.tensor(len(y), dtype=torch.float64,
+                                                                                  device=y.device)])
+        totals = batch if totals is None else totals + batch
+        if keep:
+            logits_kept.append(logits.cpu())
+            labels_kept.append(y.cpu())
     model.train(was_training)
-    return torch.cat(logits), torch.cat(labels)
+    if totals is None:  # this process had no images (distributed, a tiny test set)
+        totals = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
+    if all_sum is not None:
+        totals = all_sum(totals)
+    loss, correct, count = totals.tolist()
+    score = Score(loss / max(count, 1), correct / max(count, 1), int(count))
+    if keep:
+        score.logits, score.labels = torch.cat(logits_kept), torch.cat(labels_kept)
+    return score
+
+
+def predict_split(model, batches, evaluation: Evaluation = FLOAT32_EVALUATION) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 logits (N, classes) and labels (N,) for every batch, in order, on the CPU."""
+    score = evaluate(model, batches, evaluation, keep=True)
+    return score.logits, score.labels
 
 
 def per_class_accuracy(logits, labels, classes) -> list[tuple[str, float, int]]:

@@ -41,3 +41,22 @@ class ConsoleReporter:
         print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}",
               file=self.file)
         print(f"{seen / seconds:.1f} examples/sec on {device}", file=self.file)
+
+
+class NullReporter:
+    """Shows nothing: what the trainer uses without a reporter, and on every rank but 0."""
+
+    def start(self, info: dict, run_dir) -> None:
+        pass
+
+    def epoch_start(self, epoch: int, steps: int, done: int) -> None:
+        pass
+
+    def step(self, step: int, loss: float, acc: float, images_per_s: float) -> None:
+        pass
+
+    def epoch_end(self, row: dict) -> None:
+        pass
+
+    def finish(self, history: list[dict], device: str) -> None:
+        pass

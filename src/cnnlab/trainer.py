@@ -1,34 +1,36 @@
 """One trainer for every model: zero_grad -> forward -> cross-entropy -> backward -> step, test accuracy per
-epoch, with the run directory (config.json, metrics.csv, last.pt/best.pt, curves.png), exact resume, clean
-interruption, and the fast path (data in memory, bf16 autocast, channels_last, no per-step host sync).
+epoch, exact resume, clean stop on a signal at any moment, and the fast path (data in memory, bf16 autocast,
+channels_last, no per-step host sync). Read top to bottom: the pieces of a run, building it, one epoch, the
+whole run, then the entry points (fit, resume, train).
 
-Training returns data (the per-epoch history); display belongs to a reporter (see report.py)."""
-import csv
-import io
-import json
+The run directory's files belong to cnnlab.rundir, evaluation to cnnlab.evaluate, the torchrun plumbing to
+cnnlab.distributed, display to a reporter (cnnlab.report): training returns data (the per-epoch history)."""
 import math
 import os
 import platform
-import signal
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__
-from .checkpoint import atomic_write_text, load_model, remove_stale_temporaries, save_checkpoint
+from . import distributed, rundir
+from .checkpoint import remove_stale_temporaries
 from .config import TrainConfig, resolve
 from .data import Batches, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
+from .evaluate import evaluate
 from .models import create_model, model_info
+from .report import NullReporter
+from .signals import StopFlag
+from .version import __version__
 
-RUN_FILES = ("config.json", "metrics.csv", "last.pt", "best.pt")  # written atomically (checkpoint.atomic_write_*)
-METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
 REPORT_EVERY = 25  # steps between progress updates: the only points where the loop reads values back
-STOP_CHECK_EVERY = 5  # distributed: steps between the ranks' all-reduces that agree on stopping after a signal
+RESUME_OPTIONS = ("epochs", "device", "threads")  # may change on resume: extend the run, move it
 
 
 class TrainingError(CnnlabError):
@@ -41,131 +43,6 @@ class Interrupted(Exception):
     def __init__(self, run_dir, signame):
         super().__init__(f"{signame}: checkpoint saved in {run_dir}")
         self.run_dir, self.signame = run_dir, signame
-
-
-# ---------------------------------------------------------------- environment
-def select_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
-
-
-def select_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for plain float32."""
-    if device.type == "cpu":
-        bf16_ok = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    else:
-        bf16_ok = torch.cuda.is_bf16_supported()
-    if name == "auto":
-        # bf16 keeps float32's range (no loss scaling) and runs ~4x faster in matmuls on AVX512-BF16 CPUs
-        name = "bf16" if bf16_ok else ("fp16" if device.type == "cuda" else "fp32")
-    if name == "bf16" and not bf16_ok:
-        raise ConfigError(f"--precision bf16: not supported on this {device.type}; use fp32")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
-@dataclass
-class Dist:
-    """Where this process stands in a torchrun job (docs/distributed.md); the defaults are a single process."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    local_world_size: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-# How long a collective waits for the other ranks before failing. A rank that dies mid-run makes the others
-# fail instead of waiting forever; it must still cover rank 0 alone writing a checkpoint and a plot.
-DIST_TIMEOUT_MINUTES = 10
-
-
-def init_distributed(config: TrainConfig) -> Dist:
-    """Started by torchrun (WORLD_SIZE > 1): join the process group, gloo on CPU and NCCL on CUDA.
-    --batch-size is the global batch, so it must split evenly: every rank then takes an equal shard and DDP's
-    mean of the ranks' gradients is exactly the gradient of the global batch."""
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    if world_size == 1:
-        return Dist()
-    if config.batch_size % world_size:
-        raise ConfigError(f"--batch-size {config.batch_size} is the global batch and must divide evenly among "
-                          f"{world_size} processes; use a multiple of {world_size}")
-    use_cuda = config.device != "cpu" and torch.cuda.is_available()
-    if config.sync_bn and not use_cuda:
-        raise ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); on CPU leave it "
-                          "off and each process normalises over its own share of the batch")
-    import atexit
-    from datetime import timedelta
-
-    import torch.distributed as dist
-
-    env = Dist(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", 0)),
-               int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
-    if not dist.is_initialized():  # a caller that set up its own group keeps it (and tears it down)
-        if use_cuda:
-            torch.cuda.set_device(env.local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=DIST_TIMEOUT_MINUTES))
-        # At exit, also after an error, so the other ranks see a closed connection rather than a silent peer.
-        atexit.register(end_distributed)
-    return env
-
-
-def end_distributed() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def all_sum(values: torch.Tensor, env: Dist) -> torch.Tensor:
-    if env.world_size > 1:
-        import torch.distributed as dist
-
-        values = values.clone()
-        dist.all_reduce(values)
-    return values
-
-
-def barrier(env: Dist) -> None:
-    """Wait for every rank. Used before leaving fit: a rank that exits (and tears down its process group) while
-    rank 0 is still writing the run's files made gloo abort that rank with SIGABRT now and then (3 times in
-    about 15 two-process runs here, always after the last epoch)."""
-    if env.world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def sync_buffers(run: "Run") -> None:
-    """Give every rank rank 0's buffers (BatchNorm running statistics). DDP copies them only at the start of a
-    training forward, so after the last step each rank holds its own; evaluation and the checkpoint must use
-    the same ones. (SyncBatchNorm's statistics already agree.)"""
-    if run.env.world_size > 1:
-        import torch.distributed as dist
-
-        for buffer in run.net.buffers():
-            dist.broadcast(buffer, src=0)
-
-
-def gather_partial(run: "Run") -> None:
-    """Stopped mid-epoch: rank 0's checkpoint must hold the running sums of every rank, not only its own."""
-    if run.env.world_size > 1:
-        p = run.partial
-        totals = all_sum(torch.tensor([p["loss"], p["correct"], p["count"]], dtype=torch.float64,
-                                      device=run.device), run.env)
-        p["loss"], p["correct"], p["count"] = totals[0].item(), totals[1].item(), int(totals[2].item())
-
-
-def share_partial(run: "Run") -> None:
-    """Resumed mid-epoch: the checkpoint's running sums are the whole job's (gather_partial). Rank 0 carries
-    them on and the others restart from zero, so the end-of-epoch all_sum counts them once."""
-    if not run.env.main:
-        run.partial.update(loss=0.0, correct=0.0, count=0)
 
 
 # ---------------------------------------------------------------- pieces of a run
@@ -185,10 +62,10 @@ def make_optimizer(config: TrainConfig, params):
 
 
 def make_schedule(config: TrainConfig, optimizer, steps_per_epoch: int):
-    """Every schedule steps once per batch, so a resumed run sees exactly the same rates."""
+    """Every schedule steps once per batch, so a resumed run sees exactly the same rates; "none" keeps the rate."""
     total = config.epochs * steps_per_epoch
     if config.schedule == "none":
-        return None
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if config.schedule == "step":  # x0.1 after each third of the run
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, total // 3), gamma=0.1)
     if config.schedule == "cosine":
@@ -198,7 +75,9 @@ def make_schedule(config: TrainConfig, optimizer, steps_per_epoch: int):
 
 def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
     """Per-batch random horizontal flip of half the images; for crop-flip also a random translation by up to
-    2 pixels (a crop from a 2-pixel zero pad)."""
+    2 pixels (a crop from a 2-pixel zero pad); "none" leaves the batch alone."""
+    if kind == "none":
+        return x
     n, _, h, w = x.shape
     flip = torch.rand(n, 1, 1, 1, device=x.device) < 0.5
     x = torch.where(flip, x.flip(-1), x)
@@ -216,129 +95,126 @@ def normalization(config: TrainConfig) -> tuple[float, float]:
     return spec.mean, spec.std
 
 
-def default_run_dir(config: TrainConfig) -> Path:
-    return Path("runs") / f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+@dataclass
+class EpochSums:
+    """The running sums of the epoch in progress (what a mid-epoch checkpoint carries as "partial")."""
 
+    loss: float = 0.0  # sum of per-image losses
+    correct: float = 0.0
+    count: int = 0
+    seconds: float = 0.0  # training time so far (test passes excluded)
+    lr: float | None = None  # the rate at the epoch's first step
 
-def prepare_run_dir(path) -> Path:
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise ConfigError(f"cannot write run directory {path}: {error.strerror or error}; choose another with --out") from None
-    return path
+    def total(self, env: distributed.Dist, device) -> "EpochSums":
+        """The sums over every rank (one all-reduce); seconds and lr are this rank's."""
+        loss, correct, count = distributed.all_sum(
+            torch.tensor([self.loss, self.correct, self.count], dtype=torch.float64, device=device), env).tolist()
+        return EpochSums(loss, correct, int(count), self.seconds, self.lr)
 
-
-def write_metrics(path: Path, history: list[dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=METRIC_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: row[k] for k in METRIC_FIELDS} for row in history)
-    atomic_write_text(path / "metrics.csv", text.getvalue())
-
-
-def read_metrics(run_dir) -> list[dict]:
-    with open(Path(run_dir) / "metrics.csv") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM set a flag the loop checks between steps (never mid-update); a second Ctrl-C aborts."""
-
-    def __init__(self):
-        self.signame = None
-
-    def __enter__(self):
-        self.previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            for s in self.previous:
-                signal.signal(s, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self.previous = {}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signame is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signame = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
+    def row(self, epoch: int, test_loss: float, test_acc: float) -> dict:
+        """The metrics.csv row of a finished epoch (sums already totalled over the ranks)."""
+        return {"epoch": epoch, "train_loss": round(self.loss / self.count, 6),
+                "train_acc": round(self.correct / self.count, 6), "test_loss": round(test_loss, 6),
+                "test_acc": round(test_acc, 6), "lr": self.lr, "seconds": round(self.seconds, 3),
+                "images_per_s": round(self.count / self.seconds, 1)}
 
 
 # ---------------------------------------------------------------- the run
 @dataclass
 class Run:
-    """Everything a training run holds; `fit` drives it."""
+    """Everything a training run holds, as resolved when it was built; `train_run` drives it."""
 
-    config: TrainConfig
+    config: TrainConfig  # as given: never changed
     run_dir: Path
-    env: Dist
+    threads: int  # CPU threads in use
+    env: distributed.Dist
     device: torch.device
-    dtype: torch.dtype | None
+    dtype: torch.dtype | None  # autocast dtype; None: float32
     model: nn.Module  # what forward runs (maybe DDP/compiled)
     net: nn.Module  # the plain model whose state_dict is saved
     optimizer: torch.optim.Optimizer
-    schedule: object
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    # float16 has too little range for small gradients: scale the loss up and the gradients back (else a no-op)
+    scaler: torch.amp.GradScaler
     train_batches: Batches
     test_batches: Batches
     classes: tuple
     source: str
+    resumed: bool = False
     history: list = field(default_factory=list)
     epoch: int = 1  # the epoch in progress
     step: int = 0  # steps done in it
-    partial: dict = field(default_factory=lambda: fresh_epoch())  # running sums of the epoch in progress
-    # float16 has too little range for small gradients: scale the loss up and the gradients back (bf16 needs none)
-    scaler: torch.amp.GradScaler | None = None
+    sums: EpochSums = field(default_factory=EpochSums)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
-    def checkpoint(self, name: str) -> None:
+    def settings(self) -> dict:
+        """The settings as they ran: the config with the resolved run directory and thread count."""
+        return {**self.config.to_dict(), "out": str(self.run_dir), "threads": self.threads}
+
+    def evaluation(self, epoch: int) -> rundir.Evaluation:
+        """How epoch `epoch` is evaluated. Test-time augmentation doubles the cost of evaluating, so it is spent
+        on the final epoch only."""
+        return rundir.Evaluation(precision=str(self.dtype or torch.float32).replace("torch.", ""),
+                                 tta=self.config.tta and epoch == self.config.epochs,
+                                 batch_size=self.test_batches.batch_size, channels_last=self.config.channels_last)
+
+    def save(self, which: str) -> None:
+        """Write the run's state as best.pt or last.pt (rank 0 only)."""
         if not self.env.main:
             return
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        save_checkpoint(self.run_dir / name, {
-            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict() if self.schedule else None,
-            "scaler": self.scaler.state_dict() if self.scaler else None,
-            "epoch": self.epoch, "step": self.step, "partial": dict(self.partial), "rng": rng,
-            "history": self.history, "config": self.config.to_dict(), "classes": list(self.classes),
-            "normalize": list(normalization(self.config)), "input_size": self.train_batches.size,
-            "version": __version__,
-        })
+        training = {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                    "scaler": self.scaler.state_dict(), "epoch": self.epoch, "step": self.step,
+                    "partial": asdict(self.sums), "rng": rng, "history": self.history}
+        rundir.save(self.run_dir, which, rundir.checkpoint_payload(
+            weights=self.net.state_dict(), config=self.settings(), classes=self.classes,
+            normalize=normalization(self.config), input_size=self.train_batches.size,
+            evaluation=self.evaluation(len(self.history) or self.config.epochs), training=training,
+            version=__version__))
 
     def restore(self, payload: dict) -> None:
+        """Continue from a checkpoint's state. Mid-epoch, its running sums are the whole job's (EpochSums.total):
+        rank 0 carries them on and the other ranks restart from zero, so the end-of-epoch total counts them once."""
         self.net.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
-        if self.schedule and payload["schedule"]:
+        if payload["schedule"] is not None:  # None: a run without a schedule, saved by cnnlab 0.1
             self.schedule.load_state_dict(payload["schedule"])
-        if self.scaler and payload.get("scaler"):
+        if payload.get("scaler"):
             self.scaler.load_state_dict(payload["scaler"])
         torch.set_rng_state(payload["rng"]["torch"])
         if "cuda" in payload["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(payload["rng"]["cuda"], self.device)
-        self.epoch, self.step, self.partial = payload["epoch"], payload["step"], dict(payload["partial"])
+        self.epoch, self.step = payload["epoch"], payload["step"]
+        sums = EpochSums(**payload["partial"])
+        self.sums = sums if self.env.main else EpochSums(seconds=sums.seconds, lr=sums.lr)
         self.history = list(payload["history"])
+        self.resumed = True
 
 
-def build_run(config: TrainConfig, run_dir=None) -> Run:
-    """Set up device, data, model, optimizer and schedule for `config` (no training yet)."""
+def default_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The registered model `config.model`, initialised as `config.init` says."""
+    net = create_model(config.model, num_classes=num_classes, in_channels=1, ops=config.ops)
+    if config.init == "xavier":
+        xavier_init(net)
+    return net
+
+
+def build_run(config: TrainConfig, run_dir=None, payload=None,
+              make_model: Callable[[TrainConfig, int], nn.Module] = default_model) -> Run:
+    """Set up device, data, model, optimizer and schedule for `config`, continuing checkpoint `payload` if given
+    (no training yet). `make_model(config, num_classes)` builds the network."""
     info = model_info(config.model)
     size = config.resize or info.input_size
     info.check_size(size)
-    env = init_distributed(config)
-    device = select_device(config.device, env.local_rank)
-    dtype = select_precision(config.precision, device)
+    env = distributed.join(config.batch_size, config.device, config.sync_bn)
+    device = distributed.select_device(config.device, env.local_rank)
+    dtype = distributed.select_precision(config.precision, device)
     threads = config.threads or max(1, (os.cpu_count() or 1) // env.local_world_size)
     torch.set_num_threads(threads)
-    config.threads = threads
 
     data = load_dataset(config.dataset, config.data_dir)
     mean, std = normalization(config)
@@ -350,9 +226,7 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
 
     torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
-    net = create_model(config.model, num_classes=len(data.classes), in_channels=1, ops=config.ops)
-    if config.init == "xavier":
-        xavier_init(net)
+    net = make_model(config, len(data.classes))
     if config.sync_bn and env.world_size > 1:
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
@@ -363,30 +237,30 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
         model = torch.compile(model)
     optimizer = make_optimizer(config, net.parameters())
     schedule = make_schedule(config, optimizer, len(train_batches))
-    resuming = run_dir is not None
-    run_dir = Path(run_dir or config.out or default_run_dir(config))
-    if not resuming and (run_dir / "last.pt").exists():
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    run_dir = Path(run_dir or config.out or rundir.default_path(config.model, config.dataset))
+    if payload is None and rundir.holds_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run: continue it with 'cnnlab train --resume {run_dir}' "
                           "or choose another --out")
     if env.main:
-        prepare_run_dir(run_dir)
-    config.out = str(run_dir)
-    run = Run(config, run_dir, env, device, dtype, model, net, optimizer, schedule, train_batches, test_batches,
-              data.classes, data.source)
-    if dtype == torch.float16:
-        run.scaler = torch.amp.GradScaler(device.type)
+        rundir.prepare(run_dir)
+    run = Run(config, run_dir, threads, env, device, dtype, model, net, optimizer, schedule, scaler, train_batches,
+              test_batches, data.classes, data.source)
+    if payload is not None:
+        run.restore(payload)
     return run
 
 
 def describe(run: Run) -> dict:
-    """What config.json records besides the settings: where things came from and what ran them."""
+    """What config.json records: the settings, where things came from and what ran them."""
     return {
-        "config": run.config.to_dict(),
+        "config": run.settings(),
         "dataset_source": run.source,
         "classes": list(run.classes),
         "device": str(run.device),
-        "precision": str(run.dtype).replace("torch.", "") if run.dtype else "float32",
-        "threads": torch.get_num_threads(),
+        "precision": run.evaluation(run.config.epochs).precision,
+        "threads": run.threads,
         "openmp": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS") if k in os.environ},
         "world_size": run.env.world_size,
         "input_size": run.train_batches.size,
@@ -399,62 +273,38 @@ def describe(run: Run) -> dict:
     }
 
 
-def evaluate(run: Run, batches: Batches | None = None, tta: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over `batches` (default: the test set), exact across ranks; with `tta`
-    the logits of each image and its mirror are averaged."""
-    batches = batches or run.test_batches
-    sync_buffers(run)
-    model = run.model
-    was_training = model.training
-    model.eval()
-    totals = torch.zeros(3, dtype=torch.float64, device=run.device)
-    with torch.no_grad(), run.autocast():
-        for x, y in batches:
-            logits = model(x)
-            if tta:
-                logits = (logits + model(x.flip(-1))) / 2
-            totals[0] += F.cross_entropy(logits.float(), y, reduction="sum")
-            totals[1] += (logits.argmax(1) == y).sum()
-            totals[2] += len(y)
-    model.train(was_training)
-    loss, correct, count = all_sum(totals, run.env).tolist()
-    return loss / max(count, 1), correct / max(count, 1)
+def last_good(run: Run) -> str:
+    return f"last good checkpoint: {rundir.last_checkpoint(run.run_dir)}"
 
 
-def train_epoch(run: Run, stop: _StopFlag, reporter) -> bool:
+# ---------------------------------------------------------------- one epoch
+def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     """One pass over the training data from step `run.step`; returns False if a signal asked to stop."""
     cfg, model, optimizer = run.config, run.model, run.optimizer
     run.train_batches.set_epoch(run.epoch)
     steps = len(run.train_batches)
     model.train()
     if run.step == 0:
-        run.partial["lr"] = optimizer.param_groups[0]["lr"]
+        run.sums.lr = optimizer.param_groups[0]["lr"]
     # Running sums stay on the device: no host synchronisation per step.
-    loss_sum = torch.tensor(run.partial["loss"], dtype=torch.float64, device=run.device)
-    correct = torch.tensor(run.partial["correct"], dtype=torch.float64, device=run.device)
-    count, seconds = run.partial["count"], run.partial["seconds"]
-    if reporter:
-        reporter.epoch_start(run.epoch, steps, run.step)
+    loss_sum = torch.tensor(run.sums.loss, dtype=torch.float64, device=run.device)
+    correct = torch.tensor(run.sums.correct, dtype=torch.float64, device=run.device)
+    count, seconds = run.sums.count, run.sums.seconds
+    reporter.epoch_start(run.epoch, steps, run.step)
     start = time.perf_counter()
     batches = iter(run.train_batches)
     for _ in range(run.step):  # resuming mid-epoch: replay the order, skip what was done
         next(batches)
     for x, y in batches:
-        if cfg.augment != "none":
-            x = augment(x, cfg.augment)
+        x = augment(x, cfg.augment)
         with run.autocast():
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
-        if run.scaler:
-            run.scaler.scale(loss).backward()
-            run.scaler.step(optimizer)
-            run.scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        if run.schedule:
-            run.schedule.step()
+        run.scaler.scale(loss).backward()
+        run.scaler.step(optimizer)
+        run.scaler.update()
+        run.schedule.step()
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         count += len(y)
@@ -464,127 +314,99 @@ def train_epoch(run: Run, stop: _StopFlag, reporter) -> bool:
             if not math.isfinite(mean_loss):
                 raise TrainingError(f"loss became {mean_loss} in epoch {run.epoch} (step {run.step}); stopped. "
                                     + last_good(run))
-            if reporter:
-                elapsed = seconds + time.perf_counter() - start
-                reporter.step(run.step, mean_loss, correct.item() / count, count * run.env.world_size / elapsed)
-        if _agree_to_stop(run, stop):
+            elapsed = seconds + time.perf_counter() - start
+            reporter.step(run.step, mean_loss, correct.item() / count, count * run.env.world_size / elapsed)
+        if distributed.agree_to_stop(stop, run.env, run.device, run.step):
             break
-    run.partial.update(loss=loss_sum.item(), correct=correct.item(), count=count,
-                       seconds=seconds + time.perf_counter() - start)
+    run.sums = EpochSums(loss_sum.item(), correct.item(), count, seconds + time.perf_counter() - start, run.sums.lr)
     return run.step == steps
 
 
-def _agree_to_stop(run: Run, stop: _StopFlag) -> bool:
-    """Whether to stop here. Distributed, every rank calls this at the same steps and all stop together if any
-    of them got a signal: a rank that stopped alone would leave the others waiting in their next all-reduce."""
-    if run.env.world_size == 1:
-        return stop.signame is not None
-    if run.step % STOP_CHECK_EVERY:
-        return False
-    import torch.distributed as dist
-
-    signum = torch.tensor([signal.Signals[stop.signame].value if stop.signame else 0], device=run.device)
-    dist.all_reduce(signum, op=dist.ReduceOp.MAX)
-    if signum.item() and stop.signame is None:  # another rank was signalled: stop under its name
-        stop.signame = signal.Signals(signum.item()).name
-    return bool(signum.item())
-
-
-def last_good(run: Run) -> str:
-    return f"last good checkpoint: {run.run_dir / 'last.pt'}"
-
-
-def fresh_epoch() -> dict:
-    return {"loss": 0.0, "correct": 0.0, "count": 0, "seconds": 0.0, "lr": None}
+def finish_epoch(run: Run) -> dict:
+    """Evaluate the finished epoch and write it: best.pt (if it is the best yet), last.pt, metrics.csv."""
+    sums = run.sums.total(run.env, run.device)
+    distributed.broadcast_buffers(run.net, run.env)
+    score = evaluate(run.model, run.test_batches, run.evaluation(run.epoch),
+                     all_sum=partial(distributed.all_sum, env=run.env))
+    row = sums.row(run.epoch, score.loss, score.accuracy)
+    if not math.isfinite(row["test_loss"]):
+        raise TrainingError(f"test loss became {row['test_loss']} after epoch {run.epoch}; stopped. " + last_good(run))
+    best = max((r["test_acc"] for r in run.history), default=-1.0)
+    run.history.append(row)
+    run.epoch, run.step, run.sums = run.epoch + 1, 0, EpochSums()
+    # Checkpoints first: metrics.csv appearing means the epoch is safely on disk. best.pt before last.pt:
+    # killed between the two, the resumed run redoes this epoch identically and writes best.pt again.
+    if run.env.main:
+        if row["test_acc"] > best:
+            run.save("best")
+        run.save("last")
+        rundir.write_metrics(run.run_dir, run.history)
+    return row
 
 
-def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple[nn.Module, list[dict]]:
-    """Train `config`, or continue from checkpoint `payload` in `run_dir`; returns (model, per-epoch history)."""
-    run = build_run(config, run_dir=run_dir)
-    if payload is not None:
-        run.restore(payload)
-        share_partial(run)
-    reporter = reporter if run.env.main else None
+# ---------------------------------------------------------------- the whole run
+def train_run(run: Run, reporter=None, stop: StopFlag | None = None) -> list[dict]:
+    """Train `run` to its last epoch; returns the per-epoch history. A signal (see cnnlab.signals) at any moment
+    stops it at the next safe point with last.pt saved, and raises Interrupted: before the first step, between
+    steps, after an epoch's files, or after the final outputs."""
+    if stop is None:
+        with StopFlag() as stop:
+            return train_run(run, reporter, stop)
+    reporter = reporter if reporter is not None and run.env.main else NullReporter()
     info = describe(run)
     if run.env.main:
-        remove_stale_temporaries(run.run_dir, RUN_FILES)  # a kill during a write leaves its temporary file behind
-        atomic_write_text(run.run_dir / "config.json", json.dumps(info, indent=2) + "\n")
-        if payload is None:
-            run.checkpoint("last.pt")  # from here on the run can always be resumed
+        remove_stale_temporaries(run.run_dir, rundir.RUN_FILES)  # a kill during a write leaves its temporary file
+        rundir.write_config(run.run_dir, info)
+        if not run.resumed:
+            run.save("last")  # from here on the run can always be resumed
         elif run.history:  # killed between last.pt and metrics.csv: bring metrics.csv up to the checkpoint
-            write_metrics(run.run_dir, run.history)
-    if reporter:
-        reporter.start(info, run.run_dir)
-    best = max((row["test_acc"] for row in run.history), default=-1.0)
-    with _StopFlag() as stop:
-        while run.epoch <= config.epochs:
-            if not train_epoch(run, stop, reporter):
-                gather_partial(run)
-                run.checkpoint("last.pt")
-                _finish_outputs(run)
-                raise Interrupted(run.run_dir, stop.signame)
-            p = run.partial
-            totals = all_sum(torch.tensor([p["loss"], p["correct"], p["count"]], dtype=torch.float64,
-                                          device=run.device), run.env)
-            # test-time augmentation doubles the cost of evaluating, so it is spent on the final epoch only
-            test_loss, test_acc = evaluate(run, tta=config.tta and run.epoch == config.epochs)
-            row = {"epoch": run.epoch, "train_loss": round(totals[0].item() / totals[2].item(), 6),
-                   "train_acc": round(totals[1].item() / totals[2].item(), 6), "test_loss": round(test_loss, 6),
-                   "test_acc": round(test_acc, 6),
-                   "lr": p["lr"], "seconds": round(p["seconds"], 3),
-                   "images_per_s": round(totals[2].item() / p["seconds"], 1)}
-            if not math.isfinite(row["test_loss"]):
-                raise TrainingError(f"test loss became {row['test_loss']} after epoch {run.epoch}; stopped. " + last_good(run))
-            run.history.append(row)
-            run.epoch, run.step, run.partial = run.epoch + 1, 0, fresh_epoch()
-            # Checkpoints first: metrics.csv appearing means the epoch is safely on disk. best.pt before last.pt:
-            # killed between the two, the resumed run redoes this epoch identically and writes best.pt again.
-            if run.env.main:
-                if row["test_acc"] > best:
-                    best = row["test_acc"]
-                    run.checkpoint("best.pt")
-                run.checkpoint("last.pt")
-                write_metrics(run.run_dir, run.history)
-            if reporter:
-                reporter.epoch_end(row)
-            if run.epoch <= config.epochs and _agree_to_stop(run, stop):
-                _finish_outputs(run)
-                raise Interrupted(run.run_dir, stop.signame)
-    _finish_outputs(run)
-    if reporter:
-        reporter.finish(run.history, str(run.device))
-    return run.net, run.history
-
-
-def _finish_outputs(run: Run) -> None:
+            rundir.write_metrics(run.run_dir, run.history)
+    reporter.start(info, run.run_dir)
+    while run.epoch <= run.config.epochs and not distributed.agree_to_stop(stop, run.env, run.device):
+        if not train_epoch(run, stop, reporter):
+            run.sums = run.sums.total(run.env, run.device)  # rank 0's checkpoint holds every rank's sums
+            run.save("last")
+            break
+        reporter.epoch_end(finish_epoch(run))
     if run.env.main and run.history:
         from .plots import plot_curves
 
-        plot_curves({run.config.model: run.history}, run.run_dir / "curves.png")
-    barrier(run.env)
+        plot_curves({run.config.model: run.history}, rundir.curves_path(run.run_dir))
+    distributed.barrier(run.env)
+    if distributed.agree_to_stop(stop, run.env, run.device):
+        raise Interrupted(run.run_dir, stop.signame)
+    reporter.finish(run.history, str(run.device))
+    return run.history
 
 
-RESUME_OPTIONS = ("epochs", "device", "threads")  # may change on resume: extend the run, move it
-RESUME_KEYS = ("optimizer", "schedule", "epoch", "step", "partial", "rng", "history")  # written by Run.checkpoint
+# ---------------------------------------------------------------- entry points
+def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple[nn.Module, list[dict]]:
+    """Train `config`, or continue from checkpoint `payload` in `run_dir`; returns (model, per-epoch history)."""
+    run = build_run(config, run_dir, payload)
+    return run.net, train_run(run, reporter)
 
 
-def resume(run_dir, reporter=None, **overrides) -> tuple[nn.Module, list[dict]]:
-    """Continue the run in `run_dir` from its last.pt with its saved settings (`overrides`: RESUME_OPTIONS)."""
-    path = Path(run_dir) / "last.pt"
-    _, payload = load_model(path)  # refuses a checkpoint whose weights do not fit its model, naming the file
+def resume_settings(run_dir, **overrides) -> tuple[TrainConfig, dict]:
+    """The config and checkpoint to continue the run in `run_dir` from its last.pt, with `overrides`
+    (RESUME_OPTIONS only) applied."""
+    path, payload = rundir.load_resume_state(run_dir)
     settings = dict(payload["config"])
     for name, value in overrides.items():
         if name not in RESUME_OPTIONS:
             raise ConfigError(f"--{name.replace('_', '-')} cannot change when resuming; only {', '.join(RESUME_OPTIONS)} can")
         if value is not None:
             settings[name] = value
-    missing = [key for key in RESUME_KEYS if key not in payload]
-    if missing:
-        raise CheckpointError(f"{path}: cannot resume from it: no {', '.join(missing)} inside")
+    rundir.require_training_state(path, payload)
     unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
     if unknown:
         raise CheckpointError(f"{path}: cannot resume from it: settings unknown to this cnnlab ({', '.join(unknown)})")
-    return fit(TrainConfig(**settings).validate(), reporter, run_dir=run_dir, payload=payload)
+    return TrainConfig(**settings).validate(), payload
+
+
+def resume(run_dir, reporter=None, **overrides) -> tuple[nn.Module, list[dict]]:
+    """Continue the run in `run_dir` from its last.pt with its saved settings (`overrides`: RESUME_OPTIONS)."""
+    config, payload = resume_settings(run_dir, **overrides)
+    return fit(config, reporter, run_dir=run_dir, payload=payload)
 
 
 def train(model: str | None = None, *, resume_from=None, progress: bool = True, **options) -> tuple[nn.Module, list[dict]]:

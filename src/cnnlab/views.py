@@ -2,9 +2,9 @@
 kernels, run comparisons), draws it with plots.py and returns the data with the PNG path.
 
 A checkpoint argument is a .pt file or a run directory; for a directory the views use best.pt (the epoch with
-the best test accuracy) and fall back to last.pt."""
+the best test accuracy) and fall back to last.pt, or last.pt with which="last" (cnnlab.rundir's rule). Every
+prediction goes through cnnlab.evaluate with the checkpoint's recorded precision and test-time augmentation."""
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,74 +12,29 @@ import torch
 from torch import nn
 
 from . import plots
-from .checkpoint import load_model
-from .data import Batches, Split, load_dataset
-from .errors import CheckpointError, ConfigError, ImageError
+from .data import Split, load_dataset
+from .errors import ConfigError, ImageError
 from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
+from .rundir import TrainedModel, checkpoint_path, load_trained, read_run
 
 NATIVE_SIZE = 28  # the side of every MNIST-like image: a picture is brought to it before the training transform
-BATCH = 500  # images per forward pass in the views: bounded memory even for 224x224 inputs
 
 
-# ---------------------------------------------------------------- checkpoints and data
-def checkpoint_file(path) -> Path:
-    """The .pt file a view reads: `path` itself, or in a run directory best.pt, else last.pt."""
-    path = Path(path)
-    if path.is_dir():
-        best = path / "best.pt"
-        return best if best.is_file() else path / "last.pt"
-    return path
+# ---------------------------------------------------------------- checkpoints
+checkpoint_file = checkpoint_path  # the .pt file a view reads (a run directory: its best.pt, else last.pt)
 
 
-@dataclass
-class Loaded:
-    model: nn.Module  # on the CPU, in eval mode
-    payload: dict
-    path: Path  # the .pt file
-
-    @property
-    def classes(self) -> tuple:
-        return tuple(self.payload["classes"])
-
-    @property
-    def name(self) -> str:
-        return self.payload["config"]["model"]
-
-    @property
-    def run_dir(self) -> Path:
-        """Where the view's pictures go by default: beside the checkpoint."""
-        return self.path.parent
-
-    def batches(self, split: Split, limit=None, batch_size=BATCH, device="cpu") -> Batches:
-        """Batches of `split` transformed exactly as in training (normalisation and size from the checkpoint)."""
-        mean, std = self.payload["normalize"]
-        return Batches(split, batch_size, mean=mean, std=std, size=self.payload["input_size"], limit=limit,
-                       device=device)
-
-    def dataset(self, name=None, data_dir=None):
-        config = self.payload["config"]
-        if name is None:
-            name, data_dir = config["dataset"], data_dir or config.get("data_dir")
-        data = load_dataset(name, data_dir)
-        if len(data.classes) != len(self.classes):
-            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path} predicts "
-                              f"{len(self.classes)}; choose a data set like '{config['dataset']}'")
-        return data
-
-
-def load(checkpoint) -> Loaded:
-    path = checkpoint_file(checkpoint)
-    model, payload = load_model(path)
-    return Loaded(model.eval(), payload, path)
+def load(checkpoint, which: str = "best") -> TrainedModel:
+    return load_trained(checkpoint, which)
 
 
 def _out(out, default: Path) -> Path:
     return Path(out) if out is not None else default
 
 
-def _pixels(x: torch.Tensor, loaded: Loaded) -> torch.Tensor:
+def _pixels(x: torch.Tensor, loaded: TrainedModel) -> torch.Tensor:
     """A model input (1, S, S) back in [0, 1] for display: what the network actually sees."""
-    mean, std = loaded.payload["normalize"]
+    mean, std = loaded.normalize
     return (x[0] * std + mean).clamp(0, 1)
 
 
@@ -146,12 +101,12 @@ def read_picture(path, invert: str = "auto") -> Picture:
     return Picture(path, original, torch.from_numpy(np.array(image, dtype=np.uint8)), steps)
 
 
-def picture_batch(pictures, loaded: Loaded) -> tuple[torch.Tensor, str]:
+def picture_batch(pictures, loaded: TrainedModel) -> tuple[torch.Tensor, str]:
     """Model inputs (N, 1, S, S) for converted pictures through the training transform, and that transform in words."""
     images = torch.stack([p.pixels for p in pictures])
     batches = loaded.batches(Split(images, torch.zeros(len(images), dtype=torch.int64)))
-    mean, std = loaded.payload["normalize"]
-    size = loaded.payload["input_size"]
+    mean, std = loaded.normalize
+    size = loaded.input_size
     words = f"normalised with mean {mean:.4f}, std {std:.4f} (from the checkpoint)"
     if size != NATIVE_SIZE:
         words += f", resized to {size}x{size} as in training"
@@ -179,23 +134,6 @@ def run_label(run_dir: Path, model: str, others: list) -> str:
     return model if others.count(model) == 1 else f"{model} ({Path(run_dir).name})"
 
 
-def read_run(run_dir) -> tuple[dict, list[dict]]:
-    """config.json and the per-epoch metrics of a run directory; CheckpointError if it is not one."""
-    from .trainer import read_metrics
-
-    run_dir = Path(run_dir)
-    try:
-        info = json.loads((run_dir / "config.json").read_text())
-        history = read_metrics(run_dir)
-    except FileNotFoundError as error:
-        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
-    except (OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{run_dir}: unreadable run files ({error})") from None
-    if not history:
-        raise CheckpointError(f"{run_dir}: no finished epoch in metrics.csv yet")
-    return info, history
-
-
 def plot_runs(run_dirs, out=None) -> Path:
     """Loss and accuracy curves of one or more run directories, overlaid. Default: RUN_DIR/curves.png for one
     run, ./curves.png for several."""
@@ -214,14 +152,13 @@ class Prediction:
     true: str | None = None  # the label, for data set images
 
 
-def predict_files(checkpoint, files, invert: str = "auto", out=None) -> tuple[list[Prediction], list[str], Path]:
+def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str = "best") -> tuple[list[Prediction], list[str], Path]:
     """Classify image files: returns the predictions, one line per file describing its conversion, and a PNG
     showing each picture as given and as the model sees it. Default: beside the checkpoint, predict.png."""
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which)
     pictures = [read_picture(f, invert) for f in files]
     x, transform = picture_batch(pictures, loaded)
-    with torch.no_grad():
-        logits = loaded.model(x).float()
+    logits = loaded.logits(x)
     predictions = [Prediction(p.path.name, top) for p, top in zip(pictures, top_k(logits, loaded.classes))]
     notes = [f"{p.path}: {', '.join(p.steps)}; {transform}" for p in pictures]
     images, titles = [], []
@@ -233,15 +170,15 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None) -> tuple[li
     return predictions, notes, path
 
 
-def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=None) -> tuple[list[Prediction], Path]:
+def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
     """Predictions for the first `n` test images beside their true labels (seed 001's "10 predictions vs real"),
     and a grid of them (green: right, red: wrong). Default: beside the checkpoint, predict.png."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which)
     data = loaded.dataset(dataset, data_dir)
     n = min(n, len(data.test))
-    logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=n))
+    logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=n), loaded.evaluation)
     predictions = [Prediction(f"test[{i}]", top, data.classes[int(y)])
                    for i, (top, y) in enumerate(zip(top_k(logits, data.classes), labels))]
     right = [p.top[0][0] == p.true for p in predictions]
@@ -265,14 +202,14 @@ class Confusion:
     mistakes_path: Path
 
 
-def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24) -> Confusion:
+def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24, which: str = "best") -> Confusion:
     """Confusion matrix over the test set with per-class accuracy, the most confused pairs, and a grid of the
     most confidently wrong images. Default: beside the checkpoint, confusion.png and confusion_mistakes.png."""
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which)
     data = loaded.dataset(data_dir=data_dir)
-    logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=limit))
+    logits, labels = predict_split(loaded.model, loaded.test_batches(data, limit), loaded.evaluation)
     matrix = confusion_matrix(logits, labels, len(data.classes))
     per_class = per_class_accuracy(logits, labels, data.classes)
     accuracy = (logits.argmax(1) == labels).float().mean().item()
@@ -300,14 +237,14 @@ def embed_tsne(features: torch.Tensor, seed: int = 0):
                 random_state=seed).fit_transform(features.numpy())
 
 
-def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0) -> Path:
+def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
     """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `n` test images,
     coloured and labelled by class, as in seed 001. Default: beside the checkpoint, tsne.png."""
     from .inspect import penultimate
 
     if n < 5:
         raise ConfigError(f"--n must be at least 5 for t-SNE, got {n}")
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which)
     data = loaded.dataset(data_dir=data_dir)
     batches = loaded.batches(data.test, limit=n)
     features = torch.cat([penultimate(loaded.model, x).float() for x, _ in batches])  # (n, D)
@@ -338,12 +275,12 @@ def conv_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch
 
 
 def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "auto", data_dir=None,
-             max_layers: int = 12) -> tuple[list[tuple[str, tuple]], str, Path]:
+             max_layers: int = 12, which: str = "best") -> tuple[list[tuple[str, tuple]], str, Path]:
     """Activation maps of every convolution layer for one input (an image file, else test image `index`), one
     grid per layer titled with its output shape. More than `max_layers` layers: evenly spaced ones, first and
     last included. Returns [(layer, shape)] of all conv layers, the input described, and the PNG path
     (default: beside the checkpoint, features.png)."""
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which)
     if image is not None:
         picture = read_picture(image, invert)
         x, transform = picture_batch([picture], loaded)
@@ -359,8 +296,7 @@ def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "au
     layers = conv_activations(loaded.model, x)
     if not layers:
         raise ConfigError(f"model '{loaded.name}' has no Conv2d layers to show")
-    with torch.no_grad():
-        predicted = top_k(loaded.model(x).float(), loaded.classes, 1)[0][0]
+    predicted = top_k(loaded.logits(x), loaded.classes, 1)[0][0]
     keep = range(len(layers))
     if len(layers) > max_layers:
         keep = sorted({round(i * (len(layers) - 1) / (max(max_layers, 2) - 1)) for i in range(max(max_layers, 2))})
@@ -378,10 +314,10 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     raise ConfigError(f"{type(model).__name__} has no Conv2d layer: no kernels to show")
 
 
-def kernels(checkpoint, out=None) -> tuple[str, tuple, Path]:
+def kernels(checkpoint, out=None, which: str = "best") -> tuple[str, tuple, Path]:
     """The first convolution layer's learned kernels. Returns (layer name, weight shape, PNG path);
     default: beside the checkpoint, kernels.png."""
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which)
     name, conv = first_conv(loaded.model)
     weight = conv.weight.detach().float()
     k = weight.shape[-1]
@@ -451,5 +387,5 @@ def compare(run_dirs, out_dir=".") -> tuple[list[dict], list[Path]]:
     return rows, [table, time_png, params_png]
 
 
-__all__ = ["checkpoint_file", "compare", "confusion", "conv_activations", "features", "kernels", "markdown_table",
+__all__ = ["checkpoint_file", "read_run", "compare", "confusion", "conv_activations", "features", "kernels", "markdown_table",
            "plot_runs", "predict_dataset", "predict_files", "read_picture", "show", "tsne"]

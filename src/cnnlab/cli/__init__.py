@@ -4,7 +4,7 @@ import argparse
 import sys
 from importlib import import_module
 
-from .. import __version__
+from ..version import __version__
 from ..errors import CnnlabError
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).

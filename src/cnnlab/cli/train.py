@@ -1,11 +1,11 @@
 """`cnnlab train`, `cnnlab eval` and `cnnlab recipes`. The train flags are derived from TrainConfig's fields."""
 import argparse
-import os
 import sys
 import typing
 from dataclasses import fields
 
 from ..config import RECIPES, TrainConfig
+from .views import CHECKPOINT_HELP, LAST_HELP
 
 _SKIP = ("model", "recipe")  # positional / handled separately
 
@@ -41,12 +41,18 @@ def register(commands):
     p.formatter_class = argparse.HelpFormatter  # defaults are spelled out above
     p.set_defaults(func=run_train)
 
-    p = commands.add_parser("eval", help="test loss and accuracy of a checkpoint")
-    p.add_argument("checkpoint", help="a last.pt / best.pt file or a run directory")
+    p = commands.add_parser("eval", help="test loss and accuracy of a checkpoint",
+                            description="Test loss and accuracy of a checkpoint, evaluated as the run evaluated it "
+                                        "(its recorded precision and test-time augmentation), so the figure is the "
+                                        "one metrics.csv holds for that epoch.")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
     p.add_argument("--dataset", help="data set to evaluate on (default: the one it was trained on)")
     p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--limit", type=int, help="use only the first N test images (default: those the run was "
+                                             "evaluated on, all unless it was trained with --test-limit)")
     p.add_argument("--per-class", action="store_true", help="also print accuracy per class")
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--batch-size", type=int, help="images per forward pass (default: the run's test batch)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=run_eval)
 
@@ -55,69 +61,61 @@ def register(commands):
 
 
 def run_train(args):
-    from ..report import ConsoleReporter
-    from ..trainer import Interrupted, RESUME_OPTIONS, fit, resume
-    from ..config import resolve
+    # The stop flag goes up before torch is imported: a signal at any moment of the run stops it cleanly.
+    from ..signals import StopFlag
 
-    options = {f.name for f in fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in options and v is not None}
-    try:
+    with StopFlag() as stop:
+        from ..config import resolve
+        from ..errors import ConfigError
+        from ..report import ConsoleReporter
+        from ..trainer import RESUME_OPTIONS, Interrupted, build_run, resume_settings, train_run
+
+        options = {f.name for f in fields(TrainConfig)}
+        given = {k: v for k, v in vars(args).items() if k in options and v is not None}
         if args.resume:
             extra = sorted(set(given) - set(RESUME_OPTIONS))
             if extra:
-                from ..errors import ConfigError
-
                 raise ConfigError(f"--resume keeps the run's saved settings; only --{', --'.join(RESUME_OPTIONS)} "
                                   f"may be given (got --{', --'.join(e.replace('_', '-') for e in extra)})")
-            _, history = resume(args.resume, ConsoleReporter(), **given)
-            run_dir = args.resume
+            config, payload = resume_settings(args.resume, **given)
+            run = build_run(config, args.resume, payload)
         else:
-            config = resolve({**given, "model": args.model, "recipe": args.recipe})
-            _, history = fit(config, ConsoleReporter())
-            run_dir = config.out
-    except Interrupted as stop:
-        if _is_main_process():
-            print(f"\n{stop.signame}: stopped; checkpoint saved. Resume with:\n  cnnlab train --resume {stop.run_dir}",
-                  file=sys.stderr)
-        return 130
-    if not _is_main_process():  # under torchrun only rank 0 speaks
+            run = build_run(resolve({**given, "model": args.model, "recipe": args.recipe}))
+        try:
+            history = train_run(run, ConsoleReporter(), stop)
+        except Interrupted as stopped:
+            if run.env.main:
+                print(f"\n{stopped.signame}: stopped; checkpoint saved. Resume with:\n"
+                      f"  cnnlab train --resume {stopped.run_dir}", file=sys.stderr)
+            return 130
+    if not run.env.main:  # under torchrun only rank 0 speaks
         return 0
     best = max(history, key=lambda r: r["test_acc"])
     print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch {best['epoch']}); "
-          f"outputs in {run_dir}")
-
-
-def _is_main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0"
+          f"outputs in {run.run_dir}")
 
 
 def run_eval(args):
-    from pathlib import Path
-
-    import torch
-
-    from ..checkpoint import load_model
+    from ..distributed import select_device
     from ..errors import ConfigError
-    from ..evaluate import per_class_accuracy, predict_split
-    from ..trainer import select_device
-    from ..views import Loaded
+    from ..evaluate import evaluate, per_class_accuracy
+    from ..rundir import load_trained
 
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    path = Path(args.checkpoint)
-    path = path / "last.pt" if path.is_dir() else path
-    model, payload = load_model(path)
-    loaded = Loaded(model, payload, path)
     device = select_device(args.device)
-    data = loaded.dataset(args.dataset, args.data_dir or payload["config"].get("data_dir"))
-    batches = loaded.batches(data.test, batch_size=args.batch_size, device=device)
-    logits, labels = predict_split(model.to(device), batches)
-    loss = torch.nn.functional.cross_entropy(logits, labels).item()
-    acc = (logits.argmax(1) == labels).float().mean().item()
-    print(f"{loaded.name} on {data.name} test ({len(labels):,} images): loss {loss:.4f}, accuracy {acc:.4f}")
+    trained = load_trained(args.checkpoint, "last" if args.last else "best", device)
+    data = trained.dataset(args.dataset, args.data_dir)
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    score = evaluate(trained.model, trained.test_batches(data, args.limit, args.batch_size), trained.evaluation,
+                     keep=args.per_class)
+    how = trained.evaluation.precision + (", flip TTA" if trained.evaluation.tta else "")
+    print(f"{trained.name} on {data.name} test ({score.count:,} images, {how}): loss {score.loss:.4f}, "
+          f"accuracy {score.accuracy:.4f}")
     if args.per_class:
         print(f"{'class':<14} {'accuracy':>8} {'images':>7}")
-        for name, class_acc, n in per_class_accuracy(logits, labels, data.classes):
+        for name, class_acc, n in per_class_accuracy(score.logits, score.labels, data.classes):
             print(f"{name:<14} {class_acc:>8.4f} {n:>7,}")
 
 

@@ -1,7 +1,8 @@
 """`cnnlab show`, `plot`, `predict`, `confusion`, `tsne`, `features`, `kernels` and `compare`: every view
 writes a PNG (see cnnlab.views) and prints its path."""
 
-CHECKPOINT_HELP = "a .pt checkpoint, or a run directory (its best.pt, else last.pt)"
+CHECKPOINT_HELP = "a .pt checkpoint, or a run directory (its best.pt, else last.pt; see --last)"
+LAST_HELP = "for a run directory, read its last.pt instead of best.pt"
 BESIDE = "default: beside the checkpoint"
 INVERT_HELP = ("invert image files: auto inverts when the border is light (dark drawing on paper), because the "
                "training images are light on dark (default: auto)")
@@ -31,6 +32,7 @@ def register(commands):
                                         "as the model was trained; each step is printed), or, without IMAGE, "
                                         "the first N test images beside their true labels. Also writes a PNG.")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--dataset", help="without IMAGE: data set to take test images from "
                                      "(default: the one the model was trained on)")
@@ -45,7 +47,9 @@ def register(commands):
                                         "accuracy, print the most confused pairs, and draw the most confidently "
                                         "wrong images (a second PNG named like the first, ending in _mistakes).")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--limit", type=int, help="use only the first N test images (default: all)")
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    p.add_argument("--limit", type=int, help="use only the first N test images (default: those the run was "
+                                             "evaluated on, all unless it was trained with --test-limit)")
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, confusion.png)")
     p.set_defaults(func=run_confusion)
@@ -54,6 +58,7 @@ def register(commands):
                             description="Embed the features the classifier sees (the last hidden layer) of the "
                                         "first N test images in 2-D with t-SNE (scikit-learn), as seed 001 does.")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
     p.add_argument("--n", type=int, default=2000, help="number of test images (default: 2000; t-SNE time grows "
                                                        "faster than linearly)")
     p.add_argument("--seed", type=int, default=0, help="t-SNE random state (default: 0)")
@@ -65,6 +70,7 @@ def register(commands):
                             description="Run one input through the model and draw the output of every Conv2d "
                                         "layer, one grid per layer titled with its shape (up to 16 channels each).")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
     p.add_argument("image", nargs="?", metavar="IMAGE", help="an image file (default: a test image, see --index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
@@ -78,6 +84,7 @@ def register(commands):
                             description="Draw the weights of the model's first Conv2d layer, one tile per kernel, "
                                         "on a colour scale centred on zero.")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, kernels.png)")
     p.set_defaults(func=run_kernels)
 
@@ -89,6 +96,10 @@ def register(commands):
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (made by cnnlab train)")
     p.add_argument("--out", metavar="DIR", default=".", help="directory for the three files (default: .)")
     p.set_defaults(func=run_compare)
+
+
+def _which(args) -> str:
+    return "last" if args.last else "best"
 
 
 def _wrote(path):
@@ -118,14 +129,14 @@ def run_predict(args):
     if args.images:
         if args.dataset:
             raise ConfigError("give IMAGE files or --dataset, not both")
-        predictions, notes, path = predict_files(args.checkpoint, args.images, args.invert, args.out)
+        predictions, notes, path = predict_files(args.checkpoint, args.images, args.invert, args.out, _which(args))
         for note in notes:
             print(f"converted {note}")
         width = max(len(p.name) for p in predictions)
         for p in predictions:
             print(f"{p.name:<{width}}  {_top(p)}")
     else:
-        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.n, args.out, args.data_dir)
+        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.n, args.out, args.data_dir, _which(args))
         width = max(len(p.true) for p in predictions)
         print(f"{'image':<10} {'true':<{width}} {'predicted':<{width}}   top 3")
         for p in predictions:
@@ -139,7 +150,7 @@ def run_predict(args):
 def run_confusion(args):
     from ..views import confusion
 
-    result = confusion(args.checkpoint, args.out, args.limit, args.data_dir)
+    result = confusion(args.checkpoint, args.out, args.limit, args.data_dir, which=_which(args))
     print(f"accuracy {result.accuracy:.4f} on {int(result.matrix.sum()):,} test images")
     width = max(len(c) for c in result.classes)
     print(f"{'class':<{width}} {'accuracy':>8} {'images':>7}")
@@ -156,14 +167,14 @@ def run_confusion(args):
 def run_tsne(args):
     from ..views import tsne
 
-    _wrote(tsne(args.checkpoint, args.n, args.out, args.data_dir, args.seed))
+    _wrote(tsne(args.checkpoint, args.n, args.out, args.data_dir, args.seed, _which(args)))
 
 
 def run_features(args):
     from ..views import features
 
     layers, source, path = features(args.checkpoint, args.image, args.index, args.out, args.invert, args.data_dir,
-                                    args.max_layers)
+                                    args.max_layers, _which(args))
     print(f"input: {source}")
     for name, shape in layers:
         print(f"  {name:<24} {list(shape)}")
@@ -173,7 +184,7 @@ def run_features(args):
 def run_kernels(args):
     from ..views import kernels
 
-    name, shape, path = kernels(args.checkpoint, args.out)
+    name, shape, path = kernels(args.checkpoint, args.out, _which(args))
     print(f"first convolution '{name}': weights {list(shape)}")
     _wrote(path)
 

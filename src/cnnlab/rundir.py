@@ -1,0 +1,285 @@
+"""The run directory `cnnlab train` leaves, and the one home of everything about it: the file names, the
+checkpoint payload (with its schema version), which checkpoint a directory means, metrics.csv and config.json,
+and loading a trained run for inference. No other module knows a file name of the run directory.
+
+    RUN_DIR/config.json   the settings and where things came from (data source, device, versions)
+    RUN_DIR/metrics.csv   one row per finished epoch (METRIC_FIELDS)
+    RUN_DIR/last.pt       the latest state: weights, optimizer, schedule, RNG, history (what --resume reads)
+    RUN_DIR/best.pt       the same at the epoch with the best test accuracy so far
+    RUN_DIR/curves.png    loss and accuracy per epoch
+
+**Which checkpoint a directory means.** Wherever a checkpoint is read for inference (`cnnlab eval`, every view,
+`load_trained`), a run directory means its `best.pt`, falling back to `last.pt` while no epoch has finished;
+`--last` (`which="last"`) picks `last.pt`. Resuming always reads `last.pt`: it continues the run, it does not
+evaluate it.
+
+**How a checkpoint is evaluated.** Each checkpoint records how the trainer evaluated its epoch (`evaluation`:
+autocast precision, test-time augmentation, batch size, memory format), and cnnlab.evaluate applies exactly that
+everywhere, so a checkpoint's accuracy in metrics.csv is what `cnnlab eval` and the views report for it."""
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoint import atomic_write_text, read_torch_file, save_checkpoint, weights_mismatch
+from .errors import CheckpointError, ConfigError
+
+CONFIG, METRICS, LAST, BEST, CURVES = "config.json", "metrics.csv", "last.pt", "best.pt", "curves.png"
+RUN_FILES = (CONFIG, METRICS, LAST, BEST)  # written atomically (checkpoint.atomic_write_*)
+METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
+CHECKPOINTS = {"best": BEST, "last": LAST}
+
+# Schema of the checkpoint payload. 1: weights, config, classes, normalize, input_size and the training state;
+# 2 adds `evaluation` (read as FLOAT32_EVALUATION from a schema-1 file).
+SCHEMA = 2
+PAYLOAD_KEYS = ("model", "config", "classes", "normalize", "input_size")  # what rebuilding a model needs
+TRAINING_STATE = ("optimizer", "schedule", "scaler", "epoch", "step", "partial", "rng", "history")
+RESUME_KEYS = ("optimizer", "schedule", "epoch", "step", "partial", "rng", "history")  # what resuming needs
+
+
+# ---------------------------------------------------------------- paths
+def default_path(model: str, dataset: str) -> Path:
+    return Path("runs") / f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare(path) -> Path:
+    """Create the run directory and check that it can be written; ConfigError naming it otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"cannot write run directory {path}: {error.strerror or error}; choose another with --out") from None
+    return path
+
+
+def holds_run(path) -> bool:
+    return (Path(path) / LAST).exists()
+
+
+def last_checkpoint(run_dir) -> Path:
+    """The checkpoint a run resumes from."""
+    return Path(run_dir) / LAST
+
+
+def curves_path(run_dir) -> Path:
+    return Path(run_dir) / CURVES
+
+
+def checkpoint_path(path, which: str = "best") -> Path:
+    """The .pt file `path` means: a file is itself; a run directory means its best.pt (else last.pt), or with
+    which="last" its last.pt."""
+    path = Path(path)
+    if which not in CHECKPOINTS:
+        raise ConfigError(f"unknown checkpoint '{which}': choose best or last")
+    if not path.is_dir():
+        return path
+    chosen = path / CHECKPOINTS[which]
+    return chosen if chosen.is_file() or which == "last" else path / LAST
+
+
+# ---------------------------------------------------------------- metrics.csv and config.json
+def write_metrics(run_dir, history: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row[k] for k in METRIC_FIELDS} for row in history)
+    atomic_write_text(Path(run_dir) / METRICS, text.getvalue())
+
+
+def read_metrics(run_dir) -> list[dict]:
+    with open(Path(run_dir) / METRICS) as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_config(run_dir, info: dict) -> None:
+    atomic_write_text(Path(run_dir) / CONFIG, json.dumps(info, indent=2) + "\n")
+
+
+def read_run(run_dir) -> tuple[dict, list[dict]]:
+    """config.json and the per-epoch metrics of a run directory; CheckpointError if it is not one."""
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / CONFIG).read_text())
+        history = read_metrics(run_dir)
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
+    except (OSError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{run_dir}: unreadable run files ({error})") from None
+    if not history:
+        raise CheckpointError(f"{run_dir}: no finished epoch in metrics.csv yet")
+    return info, history
+
+
+# ---------------------------------------------------------------- the checkpoint payload
+@dataclass(frozen=True)
+class Evaluation:
+    """How a checkpoint's epoch was evaluated, and so how cnnlab.evaluate evaluates it again."""
+
+    precision: str = "float32"  # the autocast dtype's name: float32 (no autocast), bfloat16 or float16
+    tta: bool = False  # average the logits of each image and its mirror
+    batch_size: int = 256
+    channels_last: bool = False
+
+    def to_dict(self) -> dict:
+        return {"precision": self.precision, "tta": self.tta, "batch_size": self.batch_size,
+                "channels_last": self.channels_last}
+
+
+FLOAT32_EVALUATION = Evaluation()
+
+
+def checkpoint_payload(*, weights: dict, config: dict, classes, normalize, input_size: int, evaluation: Evaluation,
+                       training: dict, version: str) -> dict:
+    """What last.pt and best.pt hold: enough to rebuild and evaluate the model (weights, config, classes,
+    normalisation, input size, evaluation) and, in `training` (TRAINING_STATE), to resume the run exactly."""
+    missing = [key for key in TRAINING_STATE if key not in training]
+    if missing:
+        raise ValueError(f"training state lacks {missing}")
+    return {"schema": SCHEMA, "model": weights, "config": config, "classes": list(classes),
+            "normalize": list(normalize), "input_size": input_size, "evaluation": evaluation.to_dict(),
+            **{key: training[key] for key in TRAINING_STATE}, "version": version}
+
+
+def save(run_dir, which: str, payload: dict) -> None:
+    """Write the payload as RUN_DIR/best.pt or RUN_DIR/last.pt (atomically)."""
+    save_checkpoint(Path(run_dir) / CHECKPOINTS[which], payload)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """The payload of a cnnlab checkpoint (weights only; a run directory: see checkpoint_path); any problem
+    raises CheckpointError naming the file."""
+    path = checkpoint_path(path)
+    payload = read_torch_file(path, map_location)
+    if not isinstance(payload, dict) or any(key not in payload for key in PAYLOAD_KEYS) \
+            or not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), str):
+        raise CheckpointError(f"{path}: not a cnnlab checkpoint (no model weights, config and classes inside)")
+    schema = payload.get("schema", payload.get("format", 1))  # schema 1 called it "format"
+    if not isinstance(schema, int) or schema > SCHEMA:
+        raise CheckpointError(f"{path}: checkpoint schema {schema} is newer than this cnnlab reads ({SCHEMA}); "
+                              "upgrade cnnlab")
+    return payload
+
+
+def load_model(path, map_location="cpu"):
+    """Rebuild the model a checkpoint was trained as, with its weights. Returns (model, checkpoint payload)."""
+    from .models import create_model
+
+    path = checkpoint_path(path)
+    payload = load_checkpoint(path, map_location)
+    name, classes = payload["config"]["model"], len(payload["classes"])
+    try:
+        model = create_model(name, num_classes=classes, in_channels=1)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: trained as {error}") from None
+    problem = weights_mismatch(model, payload["model"])
+    if problem:
+        raise CheckpointError(f"{path}: weights do not fit model '{name}' with {classes} classes: {problem} "
+                              "(a checkpoint of another model or class count?)")
+    model.load_state_dict(payload["model"])
+    return model, payload
+
+
+def evaluation_of(payload: dict) -> Evaluation:
+    recorded = payload.get("evaluation")
+    if not isinstance(recorded, dict):
+        return FLOAT32_EVALUATION
+    known = {k: recorded[k] for k in ("precision", "tta", "batch_size", "channels_last") if k in recorded}
+    return Evaluation(**known)
+
+
+def load_resume_state(run_dir) -> tuple[Path, dict]:
+    """last.pt of `run_dir`, checked to hold a model that fits its weights (see require_training_state)."""
+    path = last_checkpoint(run_dir)
+    _, payload = load_model(path)  # refuses a checkpoint whose weights do not fit its model, naming the file
+    return path, payload
+
+
+def require_training_state(path, payload: dict) -> None:
+    """CheckpointError unless the checkpoint holds what resuming needs (weights-only exports do not)."""
+    missing = [key for key in RESUME_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume from it: no {', '.join(missing)} inside")
+
+
+# ---------------------------------------------------------------- a trained run, for inference
+@dataclass
+class TrainedModel:
+    """A checkpoint ready for inference: the model in eval mode, and what using it needs."""
+
+    model: object  # nn.Module, on `device`, in eval mode
+    classes: tuple
+    normalize: tuple  # (mean, std) of the training transform
+    input_size: int  # images are resized to input_size x input_size
+    evaluation: Evaluation  # precision and TTA the run was evaluated with
+    config: dict  # the training settings
+    path: Path  # the .pt file
+    payload: dict = field(repr=False)
+    device: object = "cpu"
+
+    @property
+    def name(self) -> str:
+        return self.config["model"]
+
+    @property
+    def run_dir(self) -> Path:
+        """Where pictures about it go by default: beside the checkpoint."""
+        return self.path.parent
+
+    def batches(self, split, limit=None, batch_size=None, device=None):
+        """Batches of `split` transformed exactly as in training (normalisation and size from the checkpoint)."""
+        from .data import Batches
+
+        mean, std = self.normalize
+        return Batches(split, batch_size or self.evaluation.batch_size, mean=mean, std=std, size=self.input_size,
+                       limit=limit, device=device or self.device, channels_last=self.evaluation.channels_last)
+
+    def test_batches(self, data, limit=None, batch_size=None, device=None):
+        """The test images of `data` the run evaluated (its --test-limit, on its own data set) unless `limit`."""
+        if limit is None and data.name == self.config["dataset"]:
+            limit = self.config.get("test_limit")
+        return self.batches(data.test, limit, batch_size, device)
+
+    def dataset(self, name=None, data_dir=None):
+        """The data set it was trained on (or `name`), refused when its classes do not match."""
+        from .data import load_dataset
+
+        if name is None:
+            name, data_dir = self.config["dataset"], data_dir or self.config.get("data_dir")
+        data = load_dataset(name, data_dir)
+        if len(data.classes) != len(self.classes):
+            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path} predicts "
+                              f"{len(self.classes)}; choose a data set like '{self.config['dataset']}'")
+        return data
+
+    def logits(self, x):
+        """Float32 logits of a batch of model inputs, computed as the run evaluates (cnnlab.evaluate.forward)."""
+        from .evaluate import forward
+
+        return forward(self.model, x.to(self.device), self.evaluation)
+
+
+def load_trained(path, which: str = "best", device="cpu", evaluation: Evaluation | None = None) -> TrainedModel:
+    """Load a trained run for inference: `path` is a .pt file or a run directory (see checkpoint_path and
+    `which`). The model comes back on `device`, in eval mode; `evaluation` overrides the recorded one."""
+    path = checkpoint_path(path, which)
+    model, payload = load_model(path)
+    evaluation = evaluation or evaluation_of(payload)
+    model = model.to(device, memory_format=_memory_format(evaluation)).eval()
+    return TrainedModel(model, tuple(payload["classes"]), tuple(payload["normalize"]), payload["input_size"],
+                        evaluation, payload["config"], path, payload, device)
+
+
+def _memory_format(evaluation: Evaluation):
+    import torch
+
+    return torch.channels_last if evaluation.channels_last else torch.contiguous_format
+
+
+__all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "Evaluation",
+           "TrainedModel", "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "load_trained",
+           "read_metrics", "read_run", "write_config", "write_metrics"]
