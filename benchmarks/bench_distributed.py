@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cnnlab.trainer import read_metrics
+from cnnlab.rundir import read_metrics
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 SETUPS = ((1, 2), (2, 1))  # (processes, threads per process): both use the machine's 2 cores

@@ -74,12 +74,12 @@ def test_receptive_field_of_lenet_and_of_a_stack(capsys):
 def test_kernels_lists_every_named_kernel(capsys):
     from cnnlab.kernels import KERNELS
 
-    _, out, _ = run(capsys, "kernels")
+    _, out, _ = run(capsys, "filters")
     for name in KERNELS:
         assert f"\n{name}: " in "\n" + out
 
 
-@pytest.mark.parametrize("experiment", ["example", "edges", "learn", "diagonal", "convolve", "kernels"])
+@pytest.mark.parametrize("experiment", ["example", "edges", "learn", "diagonal", "convolve", "filters"])
 def test_plot_writes_a_png(capsys, tmp_path, experiment):
     path = tmp_path / f"{experiment}.png"
     code, out, _ = run(capsys, experiment, "--plot", str(path))
@@ -99,9 +99,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
 
 
 def test_every_subcommand_has_help(capsys):
-    from cnnlab.cli.conv import EXPERIMENTS
+    from cnnlab.lessons import LESSONS as EXPERIMENTS
 
-    for name in [e[0] for e in EXPERIMENTS] + ["size", "receptive-field", "kernels"]:
+    for name in [e[0] for e in EXPERIMENTS] + ["size", "receptive-field", "filters"]:
         with pytest.raises(SystemExit) as exit_:
             main(["conv", name, "--help"])
         assert exit_.value.code == 0 and "usage: cnnlab conv" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("experiment", ["example", "filters"])
+def test_a_picture_that_cannot_be_written_is_one_line_and_exit_2(capsys, experiment):
+    code, _, err = run(capsys, experiment, "--plot", "/proc/x/y.png")
+    assert code == 2 and err.startswith("cnnlab: error: cannot write /proc/x/y.png") and err.count("\n") == 1

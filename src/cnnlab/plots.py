@@ -212,3 +212,25 @@ def plot_accuracy_vs_params(runs, path) -> Path:
     ax.set_title("accuracy against parameters", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_panels(panels, path, title: str = "") -> Path:
+    """(title, 2-D tensor or array) panels side by side on a grey scale symmetric about zero (0 is mid-grey,
+    negatives dark); small arrays get their values written in. Used by the convolution lessons."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
+    for ax, (name, values) in zip(axes[0], panels):
+        a = values.detach().float().numpy() if hasattr(values, "detach") else np.asarray(values, dtype=float)
+        limit = max(abs(a).max(), 1e-8)
+        ax.imshow(a, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
+        if a.size <= 100:
+            for (i, j), v in np.ndenumerate(a):
+                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7, color="tab:red")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)

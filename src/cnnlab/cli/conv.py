@@ -1,54 +1,28 @@
-"""`cnnlab conv ...`: the experiments of seeds 002 and 004 (d2l 6.2-6.5) run on cnnlab.ops, printing what
-the seeds print; output sizes, receptive fields and the hand-designed kernels."""
+"""`cnnlab conv ...`: the convolution lessons (cnnlab.lessons), output sizes and receptive fields. A thin layer:
+parse, call, print; the content lives in cnnlab.lessons and cnnlab.ops."""
 import argparse
 
 from ..errors import ConfigError
-
-EXPERIMENTS = [  # name, one-line help, longer description
-    ("example", "the worked 3x3 example: corr2d(X, K) = [[19, 25], [37, 43]]",
-     "Cross-correlate X = [[0,1,2],[3,4,5],[6,7,8]] with K = [[0,1],[2,3]] using d2l's 6-line loop (corr2d)\n"
-     "and the vectorised conv2d; both give [[19, 25], [37, 43]] (0*0 + 1*1 + 3*2 + 4*3 = 19, ...)."),
-    ("channels", "several input channels (the 56 example), several output channels, 1x1 convolution",
-     "Two input channels: cross-correlate each channel and add, (1*1+2*2+4*3+5*4) + (0*0+1*1+3*2+4*3) = 56.\n"
-     "Three output channels: one two-channel kernel per output. A 1x1 convolution is a per-pixel\n"
-     "fully-connected layer: the same result as a matrix product (d2l 6.4)."),
-    ("pool", "max and average pooling: window, padding, stride (no parameters)",
-     "Pooling on the 3x3 example and on a 4x4 one with padding and stride (d2l 6.5); average pooling counts\n"
-     "the zero padding, max pooling pads with -inf."),
-    ("edges", "edge detection on the 6x8 image with K = [[1, -1]]",
-     "A 6x8 image, ones outside and zeros in columns 2-5: K = [[1, -1]] marks 1 at white->black and -1 at\n"
-     "black->white edges; on the transposed image it sees nothing (it only detects vertical edges)."),
-    ("learn", "learn the edge kernel from (X, Y) by gradient descent",
-     "Recover K from the edge example's input X and output Y alone: a 1x2 convolution without bias, squared\n"
-     "error, plain gradient descent; the loss is printed every 2 steps and the kernel ends near [1, -1]."),
-    ("diagonal", "exercise: an image with a diagonal edge, with K, on the transposed image and with K^T",
-     "d2l 6.2 exercise 1: X = ones(5, 5) with zeros on the diagonal. K = [[1, -1]] responds next to the\n"
-     "diagonal; the transposed image gives the same result; the transposed kernel K^T gives a 4x5 output."),
-    ("matmul", "exercise: cross-correlation as one matrix product (im2col)",
-     "d2l 6.2 exercise 3: flatten every window of X into a row (im2col), multiply by the flattened kernel,\n"
-     "reshape: the same [[19, 25], [37, 43]]. Batched, this is conv2d_im2col."),
-    ("convolve", "cross-correlation versus true convolution (flipped kernel)",
-     "True convolution flips the kernel on both axes before sliding it. For a learned kernel the difference\n"
-     "is immaterial: the layer would learn the flipped kernel instead (d2l 6.2)."),
-]
+from ..lessons import LESSONS
 
 
 def register(commands):
     conv = commands.add_parser(
-        "conv", help="convolution from scratch: the seeds' experiments, output sizes, receptive fields, kernels",
-        description="Convolution from scratch (cnnlab.ops): run the experiments of the d2l chapter 6 notes, "
-                    "compute output sizes and receptive fields, show hand-designed kernels.",
+        "conv", help="convolution from scratch: d2l 6.2-6.5's examples, output sizes, receptive fields, filters",
+        description="Convolution from scratch (cnnlab.ops): run the worked examples and exercises of d2l sections "
+                    "6.2-6.5, compute output sizes and receptive fields, show hand-designed filters.",
         epilog="Run 'cnnlab conv SUBCOMMAND --help' for details.")
     sub = conv.add_subparsers(dest="experiment", metavar="SUBCOMMAND", required=True)
-    for name, short, long in EXPERIMENTS:
-        p = sub.add_parser(name, help=short, description=long, formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name in ("example", "edges", "learn", "diagonal", "convolve"):
-            p.add_argument("--plot", metavar="FILE", help="also save the input, kernel and output images as a PNG")
-        if name == "learn":
-            p.add_argument("--steps", type=int, default=10, help="gradient steps (default: 10, as in the seed)")
-            p.add_argument("--lr", type=float, default=3e-2, help="learning rate (default: 3e-2, as in the seed)")
+    for lesson in LESSONS:
+        p = sub.add_parser(lesson.name, help=lesson.summary, description=lesson.description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if lesson.has_picture:
+            p.add_argument("--plot", metavar="FILE", help="also save the lesson's images as a PNG")
+        if lesson.name == "learn":
+            p.add_argument("--steps", type=int, default=10, help="gradient steps (default: 10, as in d2l)")
+            p.add_argument("--lr", type=float, default=3e-2, help="learning rate (default: 3e-2, as in d2l)")
             p.add_argument("--seed", type=int, default=0, help="seed of the random initial kernel (default: 0)")
-        p.set_defaults(func=globals()[f"run_{name}"])
+        p.set_defaults(func=run_lesson, lesson=lesson)
 
     p = sub.add_parser("size", help="output size of a convolution or pooling: floor((n - k + 2p) / s) + 1",
                        description="Output size along one axis for input size N, kernel K, padding P and stride S: "
@@ -69,204 +43,23 @@ def register(commands):
                    help="a stack of layers instead of a model: kernel K (int or HxW) and optional stride S, e.g. 5 2:2")
     p.set_defaults(func=run_receptive_field)
 
-    p = sub.add_parser("kernels", help="the hand-designed kernels (edges, derivatives, Laplacian, box, Gaussian)",
-                       description="Print each named kernel of cnnlab.kernels with its formula and values; --plot "
-                                   "shows what each does to a test image.")
-    p.add_argument("--plot", metavar="FILE", help="save a PNG of a test image filtered by every kernel")
-    p.set_defaults(func=run_kernels)
+
+def run_lesson(args):
+    options = {"steps": args.steps, "lr": args.lr, "seed": args.seed} if args.lesson.name == "learn" else {}
+    shown = args.lesson.run(**options)
+    for step in shown.steps:
+        if isinstance(step, str):
+            print(step)
+        else:
+            label, tensor = step
+            print(f"{label} =")
+            print(tensor)
+    if getattr(args, "plot", None):
+        from ..plots import plot_panels
+
+        print(f"saved {plot_panels(shown.panels, args.plot, shown.title)}")
 
 
-# ---------------------------------------------------------------- helpers
-def _show(label, tensor):
-    print(f"{label} =")
-    print(tensor)
-
-
-def _panels(path, panels, title):
-    """Save (title, 2-D tensor) panels side by side as one PNG; small arrays get their values written in."""
-    import matplotlib
-    import numpy as np
-
-    matplotlib.use("Agg")  # no screen needed
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
-    for ax, (name, tensor) in zip(axes[0], panels):
-        a = tensor.detach().float().numpy()
-        limit = max(abs(a).max(), 1e-8)  # symmetric range: 0 is always mid-grey, negatives dark
-        ax.imshow(a, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
-        if a.size <= 100:
-            for (i, j), v in np.ndenumerate(a):
-                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7, color="tab:red")
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"saved {path}")
-
-
-def _seed_tensors():
-    import torch
-
-    X = torch.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
-    K = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
-    return X, K
-
-
-def _edge_image():
-    import torch
-
-    X = torch.ones((6, 8))
-    X[:, 2:6] = 0
-    return X
-
-
-# ---------------------------------------------------------------- experiments
-def run_example(args):
-    from .. import ops
-
-    X, K = _seed_tensors()
-    _show("X", X)
-    _show("K", K)
-    Y = ops.corr2d(X, K)
-    _show("corr2d(X, K)", Y)
-    print("conv2d (vectorised) gives the same:", bool((ops.conv2d(X[None, None], K[None, None])[0, 0] == Y).all()))
-    if args.plot:
-        _panels(args.plot, [("input X", X), ("kernel K", K), ("output corr2d(X, K)", Y)], "2-D cross-correlation")
-
-
-def run_channels(args):
-    import torch
-
-    from .. import ops
-
-    X, K = _seed_tensors()
-    X = torch.stack((X, X + 1))
-    K = torch.stack((K, K + 1))
-    _show("X (2 channels)", X)
-    _show("K (2 channels)", K)
-    _show("corr2d_multi_in(X, K)", ops.corr2d_multi_in(X, K))
-    K3 = torch.stack((K, K + 1, K + 2))
-    print(f"\nthree output channels: K = stack(K, K + 1, K + 2) has shape {tuple(K3.shape)}")
-    _show("corr2d_multi_in_out(X, K)", ops.corr2d_multi_in_out(X, K3))
-    g = torch.Generator().manual_seed(0)
-    X1, K1 = torch.normal(0, 1, (3, 3, 3), generator=g), torch.normal(0, 1, (2, 3, 1, 1), generator=g)
-    gap = (ops.corr2d_multi_in_out_1x1(X1, K1) - ops.corr2d_multi_in_out(X1, K1)).abs().max().item()
-    print(f"\n1x1 convolution as a matrix product (O, C) @ (C, H*W): largest difference {gap:.1e}")
-
-
-def run_pool(args):
-    import torch
-
-    from .. import ops
-
-    X, _ = _seed_tensors()
-    _show("X", X)
-    _show("max_pool2d(X, 2, stride=1)", ops.max_pool2d(X, 2, stride=1))
-    _show("avg_pool2d(X, 2, stride=1)", ops.avg_pool2d(X, 2, stride=1))
-    X = torch.arange(16, dtype=torch.float32).reshape((1, 1, 4, 4))
-    print()
-    _show("X", X)
-    _show("max_pool2d(X, 3) (stride defaults to the window)", ops.max_pool2d(X, 3))
-    _show("max_pool2d(X, 3, padding=1, stride=2)", ops.max_pool2d(X, 3, stride=2, padding=1))
-    _show("max_pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1))", ops.max_pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1)))
-    _show("avg_pool2d(X, 3, padding=1, stride=2) (zero padding counted)", ops.avg_pool2d(X, 3, stride=2, padding=1))
-    X = torch.cat((X, X + 1), 1)
-    _show("two channels, max_pool2d(X, 3, padding=1, stride=2): one output channel per input channel",
-          ops.max_pool2d(X, 3, stride=2, padding=1))
-
-
-def run_edges(args):
-    from .. import kernels, ops
-
-    X = _edge_image()
-    K = kernels.vertical_edge()
-    _show("X", X)
-    _show("K", K)
-    Y = ops.corr2d(X, K)
-    _show("Y = corr2d(X, K)  (1: white->black edge, -1: black->white)", Y)
-    YT = ops.corr2d(X.t(), K)
-    _show("corr2d(X.t(), K)  (the kernel only sees vertical edges)", YT)
-    if args.plot:
-        _panels(args.plot, [("X", X), ("K = [[1, -1]]", K), ("corr2d(X, K)", Y), ("X.t()", X.t()),
-                            ("corr2d(X.t(), K)", YT)], "edge detection")
-
-
-def run_learn(args):
-    import torch
-
-    from .. import kernels, ops
-
-    if args.steps < 1 or args.lr <= 0:
-        raise ConfigError(f"need --steps >= 1 and --lr > 0, got {args.steps} and {args.lr}")
-    torch.manual_seed(args.seed)
-    X = _edge_image()
-    Y = ops.corr2d(X, kernels.vertical_edge())
-    # The seed's nn.Conv2d(1, 1, kernel_size=(1, 2), bias=False), here the scratch twin: 1 output channel, 1x2 kernel
-    conv2d = ops.ScratchConv2d(1, 1, kernel_size=(1, 2), bias=False)
-    X, Y = X.reshape((1, 1, 6, 8)), Y.reshape((1, 1, 6, 7))  # (batch, channel, height, width)
-    for i in range(args.steps):
-        Y_hat = conv2d(X)
-        loss = (Y_hat - Y) ** 2
-        conv2d.zero_grad()
-        loss.sum().backward()
-        with torch.no_grad():
-            conv2d.weight -= args.lr * conv2d.weight.grad
-        if (i + 1) % 2 == 0:
-            print(f"epoch {i + 1}, loss {loss.sum():.3f}")
-    learned = conv2d.weight.detach().reshape((1, 2))
-    _show("learned kernel", learned)
-    if args.plot:
-        _panels(args.plot, [("X", X[0, 0]), ("learned K", learned), ("conv(X) with learned K", conv2d(X)[0, 0]),
-                            ("target Y", Y[0, 0])], "learning the edge kernel")
-
-
-def run_diagonal(args):
-    import torch
-
-    from .. import kernels, ops
-
-    X = torch.ones((5, 5))
-    X.fill_diagonal_(0)
-    K = kernels.vertical_edge()
-    _show("X", X)
-    _show("corr2d(X, K)  (K = [[1, -1]]: -1 above the diagonal, 1 below)", ops.corr2d(X, K))
-    _show("corr2d(X.t(), K)  (X is symmetric: unchanged)", ops.corr2d(X.t(), K))
-    _show("corr2d(X, K.t())  (shape 4x5: 1 left of the diagonal, -1 right)", ops.corr2d(X, K.t()))
-    if args.plot:
-        _panels(args.plot, [("X", X), ("corr2d(X, K)", ops.corr2d(X, K)), ("corr2d(X, K.t())", ops.corr2d(X, K.t()))],
-                "a diagonal line with K = [[1, -1]] and its transpose")
-
-
-def run_matmul(args):
-    from .. import ops
-
-    X, K = _seed_tensors()
-    cols = ops.im2col(X, K.shape)
-    _show("im2col(X, (2, 2))  (one row per window)", cols)
-    _show("K.reshape(-1)", K.reshape(-1))
-    _show("(im2col(X) @ K.reshape(-1)).reshape(2, 2)", (cols @ K.reshape(-1)).reshape(2, 2))
-    _show("corr2d(X, K)", ops.corr2d(X, K))
-
-
-def run_convolve(args):
-    from .. import ops
-
-    X, K = _seed_tensors()
-    _show("K", K)
-    _show("K flipped on both axes", K.flip(0, 1))
-    _show("cross-correlation corr2d(X, K)", ops.corr2d(X, K))
-    _show("convolution convolve2d(X, K) = corr2d(X, flipped K)", ops.convolve2d(X, K))
-    _show("convolve2d(X, flipped K) = corr2d(X, K)", ops.convolve2d(X, K.flip(0, 1)))
-    if args.plot:
-        _panels(args.plot, [("X", X), ("K", K), ("corr2d(X, K)", ops.corr2d(X, K)), ("convolve2d(X, K)", ops.convolve2d(X, K))],
-                "cross-correlation vs convolution")
-
-
-# ---------------------------------------------------------------- sizes, receptive fields, kernels
 def run_size(args):
     from .. import ops
 
@@ -317,25 +110,3 @@ def run_receptive_field(args):
         print(f"note: {args.model} is not a plain nn.Sequential stack; layers on parallel branches (Inception, "
               f"shortcuts) are counted as if stacked, so the figure is an upper bound")
 
-
-def run_kernels(args):
-    import torch
-
-    from .. import kernels, ops
-
-    for name, make in kernels.KERNELS.items():
-        doc = " ".join(make.__doc__.split())
-        print(f"{name}: {doc}")
-        print(make())
-        print()
-    if args.plot:
-        image = torch.zeros(32, 32)  # a test image: a bar, a disk and a diagonal edge
-        image[6:26, 4:11] = 1
-        r = torch.arange(32.0)
-        image[((r[:, None] - 10) ** 2 + (r[None, :] - 22) ** 2) <= 25] = 1
-        image[torch.triu(torch.ones(32, 32), diagonal=18).flip(0).bool()] = 0.5
-        panels = [("image", image)]
-        for name, make in kernels.KERNELS.items():
-            k = make()
-            panels.append((name, ops.conv2d(image[None, None], k[None, None])[0, 0]))
-        _panels(args.plot, panels, "hand-designed kernels (cross-correlation, no padding)")
