@@ -61,7 +61,8 @@ def register(commands):
 
 
 def run_train(args):
-    # The stop flag goes up before torch is imported: a signal at any moment of the run stops it cleanly.
+    # The stop flag goes up before torch is imported and stays up until the summary is printed: a signal at any
+    # moment of the run stops it cleanly, with a checkpoint to resume from.
     from ..signals import StopFlag
 
     with StopFlag() as stop:
@@ -88,11 +89,10 @@ def run_train(args):
                 print(f"\n{stopped.signame}: stopped; checkpoint saved. Resume with:\n"
                       f"  cnnlab train --resume {stopped.run_dir}", file=sys.stderr)
             return 130
-    if not run.env.main:  # under torchrun only rank 0 speaks
-        return 0
-    best = max(history, key=lambda r: r["test_acc"])
-    print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch {best['epoch']}); "
-          f"outputs in {run.run_dir}")
+        if run.env.main:  # under torchrun only rank 0 speaks
+            best = max(history, key=lambda r: r["test_acc"])
+            print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch "
+                  f"{best['epoch']}); outputs in {run.run_dir}", flush=True)
 
 
 def run_eval(args):
