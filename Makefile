@@ -23,7 +23,7 @@ data: install
 		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	else $(VENV)/bin/cnnlab download fashion-mnist; fi
 
-# The main job: the seed-000 basic CNN on Fashion-MNIST, two epochs (about 15 s on 2 CPU cores).
+# The main job: Liu Er's basic CNN (lecture 10) on Fashion-MNIST, two epochs (about 15 s on 2 CPU cores).
 demo: data
 	$(VENV)/bin/cnnlab train --recipe seed000 --epochs 2 --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 

@@ -19,12 +19,12 @@ class TrainConfig:
     batch_size: int = _opt(64, "images per optimizer step (global batch when distributed)")
     lr: float = _opt(0.01, "learning rate (peak rate for onecycle)")
     optimizer: str = _opt("sgd", "optimizer", ["sgd", "adam", "adamw"])
-    momentum: float = _opt(0.0, "SGD momentum (seed 000: 0.5; d2l: none)")
+    momentum: float = _opt(0.0, "SGD momentum (Liu Er's lecture 10: 0.5; d2l: none)")
     nesterov: bool = _opt(False, "Nesterov momentum for SGD")
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)")
     schedule: str = _opt("none", "learning-rate schedule", ["none", "step", "cosine", "onecycle"])
     init: str = _opt("default", "weight init: PyTorch's default, or d2l's Xavier-uniform", ["default", "xavier"])
-    normalize: str = _opt("dataset", "pixel normalisation: the dataset's mean/std, MNIST's 0.1307/0.3081 (seed 000), "
+    normalize: str = _opt("dataset", "pixel normalisation: the dataset's mean/std, MNIST's 0.1307/0.3081 (as Liu Er's lecture 10), "
                           "or none ([0, 1] pixels, as d2l)", ["dataset", "mnist", "none"])
     resize: int | None = _opt(None, "train and test at SxS (default: the model's input size)")
     augment: str = _opt("none", "per-batch augmentation: random horizontal flip, plus a random shift of up to 2 "
@@ -78,7 +78,7 @@ class Recipe:
     settings: dict  # TrainConfig fields it sets; explicit flags override them
 
 
-# d2l's recipes (SPEC section 5): Xavier-uniform init, plain SGD, no normalisation, 10 epochs.
+# d2l's recipes (its train_ch6): Xavier-uniform init, plain SGD, no normalisation, 10 epochs.
 def _d2l(model, lr, batch, resize=None, **more):
     settings = dict(model=model, lr=lr, batch_size=batch, epochs=10, init="xavier", normalize="none",
                     optimizer="sgd", momentum=0.0, **more)
@@ -89,10 +89,11 @@ def _d2l(model, lr, batch, resize=None, **more):
 
 
 RECIPES = {
-    "seed000": Recipe("seed 000: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST normalisation, 10 epochs",
+    "seed000": Recipe("Liu Er's PyTorch course, lecture 10: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST "
+                      "normalisation, 10 epochs",
                       dict(model="basic-cnn", lr=0.01, momentum=0.5, batch_size=64, epochs=10, normalize="mnist",
                            optimizer="sgd", init="default")),
-    "morvan": Recipe("seed 001: Morvan's CNN, Adam lr 1e-3, batch 50, 1 epoch, [0, 1] pixels",
+    "morvan": Recipe("Morvan's PyTorch CNN tutorial: Adam lr 1e-3, batch 50, 1 epoch, [0, 1] pixels",
                      dict(model="morvan-cnn", optimizer="adam", lr=1e-3, batch_size=50, epochs=1, normalize="none")),
     "speedrun": Recipe("Fashion-MNIST >= 93% in 7 epochs, about a minute on 2 CPU cores: speedrun-net, Nesterov SGD with a "
                        "one-cycle schedule, label smoothing, flip augmentation and flip test-time augmentation",

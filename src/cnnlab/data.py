@@ -132,7 +132,7 @@ FILES = {
 SPECS = {
     "mnist": DatasetSpec(
         "mnist", tuple(str(d) for d in range(10)), (60_000, 10_000),
-        mean=0.1307, std=0.3081,  # seed 000's Normalize((0.1307,), (0.3081,))
+        mean=0.1307, std=0.3081,  # Liu Er's lecture 10: Normalize((0.1307,), (0.3081,))
         md5={
             "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",

@@ -113,7 +113,7 @@ def summarize(model: nn.Module, input_size) -> Summary:
     def after(module, args, output):
         nonlocal activation_bytes
         row = stack.pop()
-        if isinstance(output, (tuple, list)):  # e.g. seed 001's (logits, features): describe the first tensor
+        if isinstance(output, (tuple, list)):  # e.g. Morvan's CNN's (logits, features): describe the first tensor
             output = next((t for t in output if isinstance(t, torch.Tensor)), None)
         if isinstance(output, torch.Tensor):
             row.output_shape = tuple(output.shape)

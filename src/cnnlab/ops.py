@@ -1,6 +1,6 @@
 """Convolution and pooling from scratch, with tensor arithmetic only (no F.conv2d, F.unfold, F.*pool*, nn.Conv2d).
 A ladder with one signature, every rung checked against torch.nn.functional in tests/test_ops.py:
-`corr2d` (d2l's 6-line loop, for teaching) -> `conv2d_im2col` (seed 004: windows as rows, one matrix product)
+`corr2d` (d2l's 6-line loop, for teaching) -> `conv2d_im2col` (d2l 6.2's exercise: windows as rows, one matrix product)
 -> `conv2d` (the same product laid out for speed); drop-in layers and `to_scratch(model)` at the end."""
 import math
 
@@ -130,7 +130,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 
 def im2col(x: torch.Tensor, kernel_size, stride=1, padding=0) -> torch.Tensor:
-    """Every window flattened to a row (seed 004's exercise): x (N, C, H, W) -> (N, oh*ow, C*kh*kw), windows in
+    """Every window flattened to a row (d2l 6.2's exercise): x (N, C, H, W) -> (N, oh*ow, C*kh*kw), windows in
     row-major order, each row ordered (channel, kernel row, kernel column) like weight.reshape(O, -1).
     A 2-D x (H, W) gives (oh*ow, kh*kw). (F.unfold returns the transpose, (N, C*kh*kw, oh*ow).)"""
     if x.dim() == 2:
@@ -163,7 +163,7 @@ def col2im(cols: torch.Tensor, output_size, kernel_size, stride=1, padding=0) ->
 
 
 def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0) -> torch.Tensor:
-    """conv2d as seed 004 writes it: im2col rows (N, oh*ow, C*kh*kw) @ flattened kernels (C*kh*kw, O)."""
+    """conv2d as the notes on d2l 6.2's exercises write it: im2col rows (N, oh*ow, C*kh*kw) @ flattened kernels (C*kh*kw, O)."""
     _check_conv(x, weight)
     n, (o, _, kh, kw) = x.shape[0], weight.shape
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")

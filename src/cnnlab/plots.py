@@ -104,7 +104,7 @@ def plot_confusion(matrix, classes, per_class, path, title: str = "") -> Path:
 
 def plot_embedding(points, labels, classes, path, title: str = "") -> Path:
     """A 2-D embedding (N, 2) as a scatter coloured by class, each class's name written at its median point
-    (seed 001 writes every point's label; the median keeps the picture readable with thousands of points)."""
+    (Morvan's tutorial writes every point's label; the median keeps the picture readable with thousands of points)."""
     import numpy as np
 
     plt = _pyplot()

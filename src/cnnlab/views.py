@@ -171,7 +171,7 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str 
 
 
 def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
-    """Predictions for the first `n` test images beside their true labels (seed 001's "10 predictions vs real"),
+    """Predictions for the first `n` test images beside their true labels (Morvan's tutorial's "10 predictions vs real"),
     and a grid of them (green: right, red: wrong). Default: beside the checkpoint, predict.png."""
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
@@ -239,7 +239,7 @@ def embed_tsne(features: torch.Tensor, seed: int = 0):
 
 def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
     """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `n` test images,
-    coloured and labelled by class, as in seed 001. Default: beside the checkpoint, tsne.png."""
+    coloured and labelled by class, as in Morvan's tutorial. Default: beside the checkpoint, tsne.png."""
     from .inspect import penultimate
 
     if n < 5:

@@ -56,7 +56,7 @@ def register(commands):
 
     p = commands.add_parser("tsne", help="t-SNE map of the last hidden layer's features, coloured by class",
                             description="Embed the features the classifier sees (the last hidden layer) of the "
-                                        "first N test images in 2-D with t-SNE (scikit-learn), as seed 001 does.")
+                                        "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN tutorial does.")
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--last", action="store_true", help=LAST_HELP)
     p.add_argument("--n", type=int, default=2000, help="number of test images (default: 2000; t-SNE time grows "

@@ -1,10 +1,10 @@
-"""AlexNet (Krizhevsky et al. 2012) as in d2l and seed 003: one tower, 1-channel 224x224 input."""
+"""AlexNet (Krizhevsky et al. 2012) as in d2l 7.1: one tower, 1-channel 224x224 input."""
 from torch import nn
 
 from .registry import register_model
 
 
-@register_model("alexnet", description="AlexNet (d2l): 5 convs, 3 max-pools, 6400 -> 4096 -> 4096, dropout", source="seed 003", input_size=224)
+@register_model("alexnet", description="AlexNet (d2l): 5 convs, 3 max-pools, 6400 -> 4096 -> 4096, dropout", source="d2l 7.1, Krizhevsky 2012", input_size=224)
 def alexnet(num_classes=10, in_channels=1):
     return nn.Sequential(
         # padding 1 as in d2l (the paper's 227 input has none), so 224 -> 54

@@ -33,7 +33,7 @@ def transition_block(in_channels, out_channels):
                          nn.AvgPool2d(kernel_size=2, stride=2))
 
 
-def densenet(layers=(4, 4, 4, 4), growth_rate=32, num_classes=10, in_channels=1):
+def make_densenet(layers=(4, 4, 4, 4), growth_rate=32, num_classes=10, in_channels=1):
     """`layers[i]` convs in dense block i; a transition halving channels and size between blocks.
     Shapes are for 96x96 input with the defaults (d2l's): channels 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248."""
     stages, channels = [], 64
@@ -60,5 +60,5 @@ def densenet(layers=(4, 4, 4, 4), growth_rate=32, num_classes=10, in_channels=1)
 
 @register_model("densenet", description="DenseNet (d2l): 4 dense blocks of 4 convs, growth rate 32, transitions",
                 source="d2l, Huang 2017", input_size=96, min_size=29)
-def densenet_d2l(num_classes=10, in_channels=1):
-    return densenet((4, 4, 4, 4), 32, num_classes, in_channels)
+def densenet(num_classes=10, in_channels=1):
+    return make_densenet((4, 4, 4, 4), 32, num_classes, in_channels)

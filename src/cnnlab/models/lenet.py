@@ -1,4 +1,4 @@
-"""LeNet-5 as in d2l (seeds 002, 003): sigmoid + average pooling, and its batch-norm and ReLU variants."""
+"""LeNet-5 as in d2l 6.6: sigmoid + average pooling, and its batch-norm and ReLU variants."""
 from torch import nn
 
 from .registry import register_model
@@ -18,7 +18,7 @@ def lenet5(activation, pool, num_classes=10, in_channels=1):
     )
 
 
-@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="seed 002/003")
+@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="d2l 6.6, LeCun 1998")
 def lenet(num_classes=10, in_channels=1):
     return lenet5(nn.Sigmoid, nn.AvgPool2d, num_classes, in_channels)
 
@@ -38,6 +38,6 @@ def lenet_bn(num_classes=10, in_channels=1):
     )
 
 
-@register_model("lenet-relu", description="LeNet-5 with ReLU and max pooling (the modern choices)", source="seed 003")
+@register_model("lenet-relu", description="LeNet-5 with ReLU and max pooling (the modern choices)", source="d2l 7 notes")
 def lenet_relu(num_classes=10, in_channels=1):
     return lenet5(nn.ReLU, nn.MaxPool2d, num_classes, in_channels)

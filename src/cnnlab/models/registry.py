@@ -1,9 +1,15 @@
-"""The model registry: `register_model` adds a factory by name, `create_model` builds it, `list_models` finds it."""
+"""The model registry: `register_model` adds a factory by name, `create_model` builds it, `list_models` finds it.
+A family's module registers each named network on the function that builds it, named like it (`densenet` builds
+"densenet", `resnet18_preact` builds "resnet18-preact"); a builder with free widths or depths is `make_FAMILY`.
+The registry itself needs no torch (the families do)."""
+from __future__ import annotations
+
 import fnmatch
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 from ..errors import ConfigError, unknown_name
 
@@ -13,9 +19,9 @@ class ModelInfo:
     name: str
     factory: Callable[..., nn.Module]  # factory(num_classes, in_channels, **options) -> nn.Module
     description: str  # one line, shown by `cnnlab models`
-    input_size: int  # the side the seeds / d2l train it at (images are resized to it)
+    input_size: int  # the side its source trains it at (images are resized to it)
     min_size: int | None  # smallest side accepted by a net ending in global pooling; None: input_size only
-    source: str  # which seed or paper it comes from
+    source: str  # where it comes from: the course lecture, the d2l section, the paper
 
     def check_size(self, size: int) -> None:
         """Raise ConfigError unless the network accepts size x size images."""

@@ -25,7 +25,8 @@ def conv_bn(in_channels, out_channels, pool=False):
     return nn.Sequential(*layers, nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
-def speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
+def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
+    """The speedrun-net shape with stage widths `widths`."""
     w0, w1, w2 = widths
     return nn.Sequential(OrderedDict(
         stem=conv_bn(in_channels, w0, pool=True),  # (N, w0, 14, 14)
@@ -39,5 +40,5 @@ def speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
 
 @register_model("speedrun-net", description="small VGG-style net with batch norm, built for the speed-run recipe",
                 source="cnnlab", input_size=28)
-def speedrun(num_classes=10, in_channels=1):
-    return speedrun_net((16, 32, 64), num_classes, in_channels)
+def speedrun_net(num_classes=10, in_channels=1):
+    return make_speedrun_net((16, 32, 64), num_classes, in_channels)
