@@ -80,28 +80,36 @@ def check_clean_stop(process: subprocess.Popen, run_dir: Path, sig, processes: i
     return bool(stopped)
 
 
+def signal_until_finished(run_dir: Path, processes: int, budget: int, rng, startup: float, done: float) -> int:
+    """Start the run, then resume it after every clean stop, until it finishes; sends at most `budget` signals,
+    each at a random moment from late start-up (the stop flag is up before torch loads) to the summary line.
+    Returns the number sent."""
+    sent = 0
+    stopped = True
+    while stopped:
+        argv = ["--resume", run_dir] if (run_dir / "last.pt").exists() else [*ARGS, "--out", run_dir]
+        process = start(processes, *argv)
+        sig = rng.choice(SIGNALS)
+        moment = rng.uniform(0.5 * startup, done)
+        if sent < budget and not finished(run_dir):
+            try:
+                process.wait(timeout=moment)
+            except subprocess.TimeoutExpired:
+                process.send_signal(sig)
+                sent += 1
+        stopped = check_clean_stop(process, run_dir, sig, processes)
+    return sent
+
+
 def signalled_runs_equal_the_uninterrupted_run(tmp_path, processes: int, signals: int):
     reference = tmp_path / "reference"
     startup, done = timed_reference(processes, reference)
     rng = random.Random(SEED + processes)
-    sent, rounds = 0, 0
-    while sent < signals:  # a round ends when its run finishes; another starts if signals are still due
+    rounds = 0
+    while signals > 0:  # each round is one run to its end; another starts while signals are still due
         run_dir = tmp_path / f"round{rounds}"
         rounds += 1
-        while True:
-            resuming = (run_dir / "last.pt").exists()
-            process = start(processes, "--resume", run_dir) if resuming else start(processes, *ARGS, "--out", run_dir)
-            sig = rng.choice(SIGNALS)
-            if sent < signals and not finished(run_dir):
-                # from late start-up (the stop flag is up before torch loads) to the summary line
-                moment = rng.uniform(0.5 * startup, done)
-                try:
-                    process.wait(timeout=moment)
-                except subprocess.TimeoutExpired:
-                    process.send_signal(sig)
-                    sent += 1
-            if not check_clean_stop(process, run_dir, sig, processes):
-                break
+        signals -= signal_until_finished(run_dir, processes, signals, rng, startup, done)
         assert finished(run_dir)
         assert deterministic_metrics(run_dir) == deterministic_metrics(reference)
         for name in ("last.pt", "best.pt"):

@@ -5,7 +5,7 @@ import typing
 from dataclasses import fields
 
 from ..config import RECIPES, TrainConfig
-from .views import CHECKPOINT_HELP, LAST_HELP
+from .views import add_checkpoint
 
 _SKIP = ("model", "recipe")  # positional / handled separately
 
@@ -45,12 +45,9 @@ def register(commands):
                             description="Test loss and accuracy of a checkpoint, evaluated as the run evaluated it "
                                         "(its recorded precision and test-time augmentation), so the figure is the "
                                         "one metrics.csv holds for that epoch.")
-    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    add_checkpoint(p, limit=True)
     p.add_argument("--dataset", help="data set to evaluate on (default: the one it was trained on)")
     p.add_argument("--data-dir", help="directory with the IDX files")
-    p.add_argument("--limit", type=int, help="use only the first N test images (default: those the run was "
-                                             "evaluated on, all unless it was trained with --test-limit)")
     p.add_argument("--per-class", action="store_true", help="also print accuracy per class")
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: the run's test batch)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -3,6 +3,18 @@ writes a PNG (see cnnlab.views) and prints its path."""
 
 CHECKPOINT_HELP = "a .pt checkpoint, or a run directory (its best.pt, else last.pt; see --last)"
 LAST_HELP = "for a run directory, read its last.pt instead of best.pt"
+LIMIT_HELP = ("use only the first N test images (default: those the run was evaluated on, all unless it was trained "
+              "with --test-limit)")
+
+
+def add_checkpoint(p, limit: bool = False) -> None:
+    """The CHECKPOINT argument and --last (and --limit) of every command that reads a trained run."""
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
+    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    if limit:
+        p.add_argument("--limit", type=int, help=LIMIT_HELP)
+
+
 BESIDE = "default: beside the checkpoint"
 INVERT_HELP = ("invert image files: auto inverts when the border is light (dark drawing on paper), because the "
                "training images are light on dark (default: auto)")
@@ -31,8 +43,7 @@ def register(commands):
                                         "converted to grayscale, light on dark, 28x28, then normalised and resized "
                                         "as the model was trained; each step is printed), or, without IMAGE, "
                                         "the first N test images beside their true labels. Also writes a PNG.")
-    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    add_checkpoint(p)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--dataset", help="without IMAGE: data set to take test images from "
                                      "(default: the one the model was trained on)")
@@ -46,10 +57,7 @@ def register(commands):
                             description="Evaluate on the test set; draw the confusion matrix with per-class "
                                         "accuracy, print the most confused pairs, and draw the most confidently "
                                         "wrong images (a second PNG named like the first, ending in _mistakes).")
-    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--last", action="store_true", help=LAST_HELP)
-    p.add_argument("--limit", type=int, help="use only the first N test images (default: those the run was "
-                                             "evaluated on, all unless it was trained with --test-limit)")
+    add_checkpoint(p, limit=True)
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, confusion.png)")
     p.set_defaults(func=run_confusion)
@@ -57,8 +65,7 @@ def register(commands):
     p = commands.add_parser("tsne", help="t-SNE map of the last hidden layer's features, coloured by class",
                             description="Embed the features the classifier sees (the last hidden layer) of the "
                                         "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN tutorial does.")
-    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    add_checkpoint(p)
     p.add_argument("--n", type=int, default=2000, help="number of test images (default: 2000; t-SNE time grows "
                                                        "faster than linearly)")
     p.add_argument("--seed", type=int, default=0, help="t-SNE random state (default: 0)")
@@ -69,8 +76,7 @@ def register(commands):
     p = commands.add_parser("features", help="activation maps of every convolution layer for one input",
                             description="Run one input through the model and draw the output of every Conv2d "
                                         "layer, one grid per layer titled with its shape (up to 16 channels each).")
-    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    add_checkpoint(p)
     p.add_argument("image", nargs="?", metavar="IMAGE", help="an image file (default: a test image, see --index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
@@ -83,8 +89,7 @@ def register(commands):
     p = commands.add_parser("kernels", help="the first convolution layer's learned kernels",
                             description="Draw the weights of the model's first Conv2d layer, one tile per kernel, "
                                         "on a colour scale centred on zero.")
-    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
-    p.add_argument("--last", action="store_true", help=LAST_HELP)
+    add_checkpoint(p)
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, kernels.png)")
     p.set_defaults(func=run_kernels)
 
