@@ -1,4 +1,6 @@
-"""Hand-designed kernels from the exercises of d2l 6.2 (image convolution): edges, derivatives, Laplacian, box and Gaussian.
+"""Hand-designed filters (kernels chosen by hand, not learned: `cnnlab conv filters`; a trained model's learned
+kernels are `cnnlab kernels`) from the exercises of d2l 6.2 (image convolution): edges, derivatives, Laplacian,
+box and Gaussian.
 Each is a float32 (kh, kw) tensor for cross-correlation (`cnnlab.ops.corr2d` / `conv2d`):
 Y[i, j] = sum_{a,b} K[a, b] X[i + a, j + b]. `KERNELS` maps each name to its function (default arguments)."""
 import math

@@ -16,14 +16,15 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path, dpi: int = 110) -> Path:
+def _save(fig, path, dpi: int = 110, flag: str = "--out") -> Path:
+    """The one writer of every picture: a path that cannot be written is a ConfigError naming it and `flag`."""
     plt = _pyplot()
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
     except (OSError, ValueError) as error:  # ValueError: a file name ending in a format matplotlib cannot write
-        raise ConfigError(f"cannot write {path} ({error}); choose another --out") from None
+        raise ConfigError(f"cannot write {path} ({error}); choose another {flag}") from None
     finally:
         plt.close(fig)
     return path
@@ -214,7 +215,7 @@ def plot_accuracy_vs_params(runs, path) -> Path:
     return _save(fig, path)
 
 
-def plot_panels(panels, path, title: str = "") -> Path:
+def plot_panels(panels, path, title: str = "", flag: str = "--plot") -> Path:
     """(title, 2-D tensor or array) panels side by side on a grey scale symmetric about zero (0 is mid-grey,
     negatives dark); small arrays get their values written in. Used by the convolution lessons."""
     import numpy as np
@@ -233,4 +234,4 @@ def plot_panels(panels, path, title: str = "") -> Path:
         ax.set_yticks([])
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, flag=flag)

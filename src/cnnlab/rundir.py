@@ -134,14 +134,16 @@ FLOAT32_EVALUATION = Evaluation()
 
 
 def checkpoint_payload(*, weights: dict, config: dict, classes, normalize, input_size: int, evaluation: Evaluation,
-                       training: dict, version: str) -> dict:
+                       training: dict, version: str, in_channels: int = 1) -> dict:
     """What last.pt and best.pt hold: enough to rebuild and evaluate the model (weights, config, classes,
-    normalisation, input size, evaluation) and, in `training` (TRAINING_STATE), to resume the run exactly."""
+    normalisation, input size and channels, evaluation) and, in `training` (TRAINING_STATE), to resume the run
+    exactly."""
     missing = [key for key in TRAINING_STATE if key not in training]
     if missing:
         raise ValueError(f"training state lacks {missing}")
     return {"schema": SCHEMA, "model": weights, "config": config, "classes": list(classes),
-            "normalize": list(normalize), "input_size": input_size, "evaluation": evaluation.to_dict(),
+            "normalize": list(normalize), "input_size": input_size, "in_channels": in_channels,
+            "evaluation": evaluation.to_dict(),
             **{key: training[key] for key in TRAINING_STATE}, "version": version}
 
 
@@ -158,6 +160,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(payload, dict) or any(key not in payload for key in PAYLOAD_KEYS) \
             or not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), str):
         raise CheckpointError(f"{path}: not a cnnlab checkpoint (no model weights, config and classes inside)")
+    channels = payload.get("in_channels", 1)
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+        raise CheckpointError(f"{path}: not a cnnlab checkpoint (in_channels is {channels!r})")
     schema = payload.get("schema", payload.get("format", 1))  # schema 1 called it "format"
     if not isinstance(schema, int) or schema > SCHEMA:
         raise CheckpointError(f"{path}: checkpoint schema {schema} is newer than this cnnlab reads ({SCHEMA}); "
@@ -173,7 +178,7 @@ def load_model(path, map_location="cpu"):
     payload = load_checkpoint(path, map_location)
     name, classes = payload["config"]["model"], len(payload["classes"])
     try:
-        model = create_model(name, num_classes=classes, in_channels=1)
+        model = create_model(name, num_classes=classes, in_channels=payload.get("in_channels", 1))
     except ConfigError as error:
         raise CheckpointError(f"{path}: trained as {error}") from None
     problem = weights_mismatch(model, payload["model"])
