@@ -118,15 +118,3 @@ def weights_mismatch(model, state: dict) -> str | None:
         parts += [f"{len(unexpected)} unexpected (first '{unexpected[0]}')"] if unexpected else []
         return "tensors " + ", ".join(parts)
     return None
-
-
-# Moved to cnnlab.rundir (the checkpoint payload's owner); still importable from here for code written before.
-_MOVED = {"load_checkpoint": "rundir", "load_model": "rundir"}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        from importlib import import_module
-
-        return getattr(import_module(f".{_MOVED[name]}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -420,14 +420,3 @@ def train(model: str | None = None, *, resume_from=None, progress: bool = True, 
     if resume_from is not None:
         return resume(resume_from, reporter, **options)
     return fit(resolve({"model": model, **options}), reporter)
-
-
-# Moved out of the trainer; still importable from here for code written before.
-_MOVED = {"select_device": distributed, "select_precision": distributed, "read_metrics": rundir,
-          "write_metrics": rundir}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        return getattr(_MOVED[name], name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

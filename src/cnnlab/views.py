@@ -24,9 +24,6 @@ NATIVE_SIZE = 28  # the side of every MNIST-like image: a picture is brought to 
 checkpoint_file = checkpoint_path  # the .pt file a view reads (a run directory: its best.pt, else last.pt)
 
 
-Loaded = TrainedModel  # its name before cnnlab.rundir owned it
-
-
 def load(checkpoint, which: str = "best") -> TrainedModel:
     return load_trained(checkpoint, which)
 
