@@ -63,7 +63,9 @@ class Network:
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / name).exists() for name in ("config.json", *RUN_FILES))
+    """A directory cnnlab train wrote, or an empty one it is about to write (`cnnlab train --out` it)."""
+    return path.is_dir() and (any((path / name).exists() for name in ("config.json", *RUN_FILES))
+                              or next(path.iterdir(), None) is None)
 
 
 def _file_ref(ref: str):
@@ -102,7 +104,7 @@ def find_sources(refs, runs_root="runs", input_size: int = 28) -> list[Source]:
             add(label=ref, kind="file", path=file_ref[0].resolve(), name=file_ref[1], input_size=input_size)
         elif path.is_dir():
             if not is_run_dir(path):
-                raise CheckpointError(f"{path}: not a run directory (no config.json, best.pt or last.pt)")
+                raise CheckpointError(f"{path}: not a run directory (no config.json, best.pt or last.pt, and not empty)")
             for name in RUN_FILES:
                 # last.pt is offered even before it exists: a run that is starting writes it within seconds
                 if (path / name).is_file() or name == "last.pt":

@@ -174,11 +174,8 @@ class Explorer:
         run_dir = source.run_dir
         last = Source(id=f"{source.id}-live", label=f"{run_dir.name}/last.pt", kind="checkpoint",
                       path=run_dir / "last.pt", run_dir=run_dir)
-        try:
-            planned = json.loads((run_dir / "config.json").read_text())["config"]["epochs"]
-        except (OSError, ValueError, KeyError, TypeError):
-            planned = None
-        seen, pinged = None, time.monotonic()
+        planned = _planned_epochs(run_dir)
+        seen, sent, pinged = None, set(), time.monotonic()
         yield "waiting", {"run": run_dir.name, "epochs": planned}
         while not self.stop.is_set():
             try:
@@ -197,15 +194,33 @@ class Explorer:
                         net = self.networks[last.id][1]
                         image = self.test_image(net, index)
                         maps = engine.live_maps(net, image["pixels"])
-                    yield "epoch", {"run": run_dir.name, "epochs": planned, "history": history,
-                                    "epoch": len(history), "image": image["index"], "class": image["class"],
-                                    "raw": base64.b64encode(image["pixels"].tobytes()).decode(), **maps}
+                    planned = max(_planned_epochs(run_dir) or 0, len(history))
+                    # One event per finished epoch; two epochs done between two looks share the later weights,
+                    # so the earlier one comes with its curves only.
+                    for row in history:
+                        if row["epoch"] in sent:
+                            continue
+                        sent.add(row["epoch"])
+                        seen_now = row["epoch"] == net.epoch
+                        yield "epoch", {"run": run_dir.name, "epochs": planned, "history": history[:row["epoch"]],
+                                        "epoch": row["epoch"], "image": image["index"], "class": image["class"],
+                                        "raw": base64.b64encode(image["pixels"].tobytes()).decode(),
+                                        "top": maps["top"] if seen_now else None,
+                                        "maps": maps["maps"] if seen_now else []}
                 except (CnnlabError, OSError, ValueError, KeyError) as error:  # mid-write or not yet there
                     yield "problem", {"error": str(error)}
             if time.monotonic() - pinged > LIVE_PING_S:
                 pinged = time.monotonic()
                 yield None, None
             time.sleep(LIVE_POLL_S)
+
+
+def _planned_epochs(run_dir: Path) -> int | None:
+    """The epochs a run was started for (config.json), None before cnnlab train has written it."""
+    try:
+        return int(json.loads((run_dir / "config.json").read_text())["config"]["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class Handler(BaseHTTPRequestHandler):

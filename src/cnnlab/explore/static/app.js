@@ -489,12 +489,14 @@ function liveEpoch(d) {
   drawCurves(d.history, d.epochs);
   if (liveRows.includes(d.epoch)) return;
   liveRows.push(d.epoch);
-  const top = [...d.top].sort((a, b) => b.p - a.p)[0];
+  const top = d.top ? [...d.top].sort((a, b) => b.p - a.p)[0] : null;
   const row = el("div", { class: "epoch-row", "data-epoch": d.epoch });
   const img = el("canvas", { width: 56, height: 56 });
   paint(img, rawPixels(d.raw), 28, 28, 0, 255, "gray");
-  row.append(el("div", { class: "label" }, el("b", { text: `epoch ${d.epoch}` }), el("br"),
-    `test image ${d.image} (${d.class})`, el("br"), `predicted ${top.class} ${pct(top.p)}`), img);
+  const acc = d.history[d.history.length - 1].test_acc;
+  row.append(el("div", { class: "label" }, el("b", { text: `epoch ${d.epoch}` }), ` · test acc ${pct(acc)}`, el("br"),
+    `test image ${d.image} (${d.class})`, el("br"),
+    top ? `predicted ${top.class} ${pct(top.p)}` : "(its weights were replaced before they were seen)"), img);
   for (const layer of d.maps.slice(0, 2)) {
     const [, h, w] = layer.shape;
     decode(layer.maps).forEach((m, i) => {
