@@ -140,7 +140,7 @@ def model_input(net: Network, pixels: np.ndarray) -> torch.Tensor:
     """(1, 1, S, S): 28x28 uint8 pixels through the training transform (normalise, resize) of the checkpoint."""
     from ..data import Batches, Split
 
-    images = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.uint8))[None]
+    images = torch.from_numpy(np.array(pixels, dtype=np.uint8))[None]  # a copy: the caller keeps its array
     batches = Batches(Split(images, torch.zeros(1, dtype=torch.int64)), 1, mean=net.mean, std=net.std,
                       size=net.input_size)
     return batches.transform(images)
