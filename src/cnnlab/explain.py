@@ -102,21 +102,21 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None, layer
 
         def grab(module, args, output):
             if isinstance(output, torch.Tensor) and "A" not in captured:  # a module called twice: its first call
-                output.retain_grad()
                 captured["A"] = output
 
         hook = modules[layer].register_forward_hook(grab)
         try:
             with torch.enable_grad():
-                logits = model(x.detach().requires_grad_(False))
+                logits = model(x.detach().clone().requires_grad_(True))  # a graph even for frozen weights
                 if "A" not in captured or captured["A"].dim() != 4:
                     raise ConfigError(f"layer '{layer}' gives no (N, C, H, W) map: choose from: "
                                       f"{', '.join(spatial_layers(model, x))}")
                 k = _target(logits, target)
-                logits[0, k].backward()
+                # autograd.grad, not backward(): the parameters' .grad of the caller's model stay untouched
+                grad, = torch.autograd.grad(logits[0, k], captured["A"])
         finally:
             hook.remove()
-        a, grad = captured["A"].detach()[0].float(), captured["A"].grad[0].float()  # (C, h, w)
+        a, grad = captured["A"].detach()[0].float(), grad[0].float()  # (C, h, w)
         weights = grad.mean(dim=(1, 2))  # (C,)
         cam = F.relu((weights[:, None, None] * a).sum(0))  # (h, w)
         cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
@@ -125,7 +125,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None, layer
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: int | None = None) -> Explanation:
-    """Gradient saliency: |d score_target / d x|, the largest over input channels, scaled to [0, 1]: the pixels
+    """Gradient saliency: |d score_target / d x|, the largest over input channels, divided by its maximum: the pixels
     whose small change would move the class score most. x: (1, C, H, W)."""
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"saliency expects one input (1, C, H, W), got {tuple(x.shape)}")
@@ -133,9 +133,11 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int | None = None) -> Ex
         x = x.detach().clone().requires_grad_(True)
         logits = model(x)
         k = _target(logits, target)
-        logits[0, k].backward()
+        grad, = torch.autograd.grad(logits[0, k], x)
         probability = logits.detach().float().softmax(1)[0, k].item()
-    return Explanation(_unit_range(x.grad[0].abs().amax(0)), k, probability)
+    g = grad[0].abs().amax(0)
+    top = g.max()
+    return Explanation((g / top if top > 0 else g).numpy().astype(np.float32), k, probability)
 
 
 def overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:

@@ -335,10 +335,10 @@ def effective_field(net: Network, x: torch.Tensor, layer: str, channel: int, y: 
         with torch.enable_grad():
             inp = x.detach().clone().requires_grad_(True)
             net.model(inp)
-            captured["out"][0, channel, y, xx].backward()
+            grad, = torch.autograd.grad(captured["out"][0, channel, y, xx], inp)
     finally:
         hook.remove()
-    grad = inp.grad[0].abs().amax(0)  # (H, W)
+    grad = grad[0].abs().amax(0)  # (H, W)
     nonzero = torch.nonzero(grad > 0)
     box = None
     if len(nonzero):
@@ -368,6 +368,7 @@ def explain_json(net: Network, pixels: np.ndarray, target=None, layer: str | Non
     cam = grad_cam(net.model, x, target, layer)
     sal = saliency(net.model, x, cam.target)
     return {"target": cam.target, "p": cam.probability, "layer": cam.layer, "layers": layers,
+            "cam_empty": bool(cam.map.max() == 0),  # no map of the layer speaks for the class
             "cam": encode(torch.from_numpy(cam.map)), "saliency": encode(torch.from_numpy(sal.map)),
             "input": encode(x[0])}
 

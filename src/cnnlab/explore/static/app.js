@@ -283,7 +283,7 @@ function layerRow(layer, scale, cmap, clickable) {
       }
       box.append(item);
     });
-    if (enc.shown < c) {
+    if (enc.shown < c && clickable) {
       const more = el("button", { text: `show all ${c} channels` });
       more.onclick = async () => {
         try {
@@ -418,7 +418,8 @@ async function showWhy() {
   paint($("why-input"), inp.values, h, w, inp.lo, inp.hi, "gray");
   overlayCanvas($("why-cam"), r.input, r.cam, "inferno");
   overlayCanvas($("why-saliency"), r.input, r.saliency, "inferno");
-  $("why-cam-caption").textContent = `Grad-CAM at ${r.layer} for “${r.classes[r.target]}” (${pct(r.p)})`;
+  $("why-cam-caption").textContent = `Grad-CAM at ${r.layer} for “${r.classes[r.target]}” (${pct(r.p)})` +
+    (r.cam_empty ? ": zero everywhere, no positive evidence at this layer (try another layer)" : "");
   $("why-cam").dataset.target = r.target;
 }
 $("why-class").onchange = () => refreshPanel();
@@ -441,7 +442,7 @@ async function compareSide(sid, into) {
   if (ex) {
     const cv = el("canvas", { width: 140, height: 140 });
     overlayCanvas(cv, ex.input, ex.cam, "inferno");
-    into.append(el("figure", {}, cv, el("figcaption", { text: `Grad-CAM at ${ex.layer}` })));
+    into.append(el("figure", {}, cv, el("figcaption", { text: `Grad-CAM at ${ex.layer}${ex.cam_empty ? " (zero everywhere)" : ""}` })));
   }
   const layers = el("div");
   let convs = 0;
@@ -479,7 +480,7 @@ function drawCurves(history, planned) {
         ctx.fillStyle = ctx.strokeStyle; ctx.fillRect(px - 2, py - 2, 4, 4);
       });
       ctx.stroke(); ctx.setLineDash([]);
-      ctx.fillStyle = ctx.strokeStyle; ctx.fillText(k.replace("_", " "), x0 + w - 80, y0 + 16 + 14 * i);
+      ctx.fillStyle = ctx.strokeStyle; ctx.fillText((i === 0 ? "— " : "- - ") + k.replace("_", " "), x0 + 90 + 110 * i, y0 - 6);
     });
   });
 }
