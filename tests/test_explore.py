@@ -289,3 +289,18 @@ def test_cli_explore_refuses_an_unknown_run_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "cnnlab", "explore", str(tmp_path / "nothing.pt")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such checkpoint" in result.stderr
+
+
+@pytest.mark.parametrize("name", __import__("cnnlab.models", fromlist=["list_models"]).list_models())
+def test_every_model_of_the_zoo_is_explored(name):
+    """Every registered network: all layers with maps, the first conv unit's sum equal to the module, Grad-CAM."""
+    net = _net(name)
+    pixels = _pixels()
+    result = engine.forward_json(net, pixels, [], channels=2)
+    assert result["input"]["shape"] == [1, net.input_size, net.input_size]
+    assert all(layer["maps"]["shown"] >= 1 for layer in result["layers"] if len(layer["shape"]) in (1, 3))
+    conv = next(layer for layer in result["layers"] if layer["kind"] == "Conv2d")
+    u = engine.unit_math(net, pixels, conv["name"], 0, conv["shape"][1] // 2, conv["shape"][2] // 2)
+    assert u["sum"] == pytest.approx(u["module_value"], abs=1e-4, rel=1e-4)
+    why = engine.explain_json(net, pixels)
+    assert why["layer"] in why["layers"] and 0 <= why["target"] < 10

@@ -235,6 +235,21 @@ function showResult(r) {
 }
 
 // ---------------------------------------------------------------- every layer
+// a tooltip with the value under the mouse, for any map
+const tip = el("div", { id: "tip", hidden: "" });
+document.body.append(tip);
+function hoverValues(canvas, values, h, w, label) {
+  canvas.addEventListener("mousemove", (e) => {
+    const rect = canvas.getBoundingClientRect();
+    const x = Math.floor(((e.clientX - rect.left) / rect.width) * w), y = Math.floor(((e.clientY - rect.top) / rect.height) * h);
+    if (x < 0 || y < 0 || x >= w || y >= h) return;
+    tip.textContent = `${label(y, x)} = ${fmt(values[y * w + x], 4)}`;
+    tip.style.left = `${e.pageX + 14}px`; tip.style.top = `${e.pageY + 12}px`;
+    tip.hidden = false;
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+}
+
 const MAP_PX = (h, w) => { const s = Math.max(2, Math.min(8, Math.floor(96 / Math.max(h, w)))); return [h * s, w * s]; };
 
 function showLayers(r, into = $("layers"), opts = {}) {
@@ -247,6 +262,8 @@ function showLayers(r, into = $("layers"), opts = {}) {
   for (const layer of r.layers) {
     if (!layer.leaf && !showBlocks) continue;
     if (opts.filter && !opts.filter(layer)) continue;
+    if (!opts.filter && $("layer-filter").value && !layer.name.includes($("layer-filter").value) &&
+        !layer.kind.toLowerCase().includes($("layer-filter").value.toLowerCase())) continue;
     into.append(layerRow(layer, scale, cmap, clickable));
   }
 }
@@ -255,7 +272,7 @@ function layerRow(layer, scale, cmap, clickable) {
   const row = el("div", { class: "layer" + (layer.leaf ? "" : " block"), "data-layer": layer.name });
   row.style.paddingLeft = `${(layer.depth - 1) * 14}px`;
   const conv = layer.conv ? ` · k ${layer.conv.kernel.join("×")}, stride ${layer.conv.stride.join(",")}, padding ${layer.conv.padding}` : "";
-  const what = layer.leaf ? "" : " (block: its output after everything inside)";
+  const what = layer.leaf ? "" : " · block output (after its residual sum, concatenation or last layer)";
   const head = el("div", { class: "layer-head" }, el("span", { class: "name", text: layer.name }),
     el("span", { class: "kind", text: layer.kind + what }), el("span", { class: "shape", text: JSON.stringify(layer.shape) }),
     el("span", { class: "muted", text: conv }));
@@ -271,6 +288,7 @@ function layerRow(layer, scale, cmap, clickable) {
       const [ph, pw] = MAP_PX(h, w);
       const canvas = el("canvas", { width: pw, height: ph, "data-channel": i, title: `channel ${i}: ${fmt(m.lo)} … ${fmt(m.hi)}` });
       paint(canvas, m.values, h, w, scale === "layer" ? lo : m.lo, scale === "layer" ? hi : m.hi, cmap);
+      hoverValues(canvas, m.values, h, w, (y, x) => `${layer.name} [${i}, ${y}, ${x}]`);
       const item = el("div", { class: "map" + (layer.kind === "Conv2d" && clickable ? " conv" : "") }, canvas,
         el("div", { class: "cap", text: `ch ${i} · ${h}×${w}` }));
       if (layer.kind === "Conv2d" && clickable) {
@@ -305,6 +323,7 @@ function layerRow(layer, scale, cmap, clickable) {
   row.append(box);
   return row;
 }
+$("layer-filter").addEventListener("input", () => { if (state.result) showLayers(state.result); });
 ["channels", "scale", "cmap", "show-blocks"].forEach((id) => $(id).addEventListener("change", () => {
   if (id === "channels") refresh(); else if (state.result) showLayers(state.result);
 }));
