@@ -73,7 +73,7 @@ def test_layers_and_classes_are_checked():
     model = small_net().eval()
     x = torch.randn(1, 1, 10, 10)
     assert spatial_layers(model, x) == ["0", "1", "2", "3", "4"]
-    assert default_cam_layer(model, x) == "2"
+    assert default_cam_layer(model, x) == "4"  # the last map: after BatchNorm and ReLU
     with pytest.raises(ConfigError, match="no layer 'nope'"):
         grad_cam(model, x, layer="nope")
     with pytest.raises(ConfigError, match="classes 0-2"):

@@ -129,6 +129,7 @@ def test_drawing_a_stroke_updates_the_prediction(page, site):
     page.wait_for_function(f"document.getElementById('prediction-top').dataset.index === '{int(probs.argmax())}'",
                            timeout=10_000)
     assert page.inner_text("#prediction-top").startswith(expected)
+    shot(page, "overview")
     rows = page.locator("#prob-list .prob")
     assert rows.count() == len(payload["classes"])
     assert page.locator("#error").is_hidden()
@@ -136,6 +137,7 @@ def test_drawing_a_stroke_updates_the_prediction(page, site):
 
 def test_clicking_a_conv_unit_shows_the_modules_activation_as_the_sum(page, site):
     page.wait_for_function("document.getElementById('test-label').textContent.includes('test image 0')")
+    shot(page, "layers", "#layers-panel")
     layer = page.locator("#layers .layer").filter(has=page.locator(".map.conv")).first
     name = layer.get_attribute("data-layer")
     canvas = layer.locator("canvas[data-channel='1']")

@@ -48,11 +48,12 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
 
 
 def default_cam_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The last Conv2d with a spatial output: its maps are the most semantic ones that still keep a position."""
-    convs = {name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-    layers = [name for name in spatial_layers(model, x) if name in convs]
+    """The last module (in the order calls finish) with a spatial output: after the last convolution's activation
+    or the last block's sum, the most semantic maps that still keep a position (ResNet's layer4 in the paper's use).
+    A raw conv output before its BatchNorm and ReLU often has no positive evidence at all."""
+    layers = spatial_layers(model, x)
     if not layers:
-        raise ConfigError(f"{type(model).__name__} has no Conv2d layer with a spatial output: no Grad-CAM")
+        raise ConfigError(f"{type(model).__name__} has no layer with a spatial output: no Grad-CAM")
     return layers[-1]
 
 
@@ -87,7 +88,7 @@ class _EvalMode:
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None, layer: str | None = None) -> Explanation:
-    """Grad-CAM of class `target` (default: the predicted one) at module `layer` (default: the last Conv2d with a
+    """Grad-CAM of class `target` (default: the predicted one) at module `layer` (default: the last module with a
     spatial output): relu(sum_k w_k A_k), w_k the mean gradient of the class score over map A_k, upsampled
     bilinearly to the input size and scaled to [0, 1]. x: (1, C, H, W)."""
     if x.dim() != 4 or x.shape[0] != 1:

@@ -361,10 +361,7 @@ def explain_json(net: Network, pixels: np.ndarray, target=None, layer: str | Non
         raise InputError(f"{net.name} has no layer with a spatial map: no Grad-CAM")
     if layer and layer not in layers:
         raise InputError(f"no layer '{layer}' with a spatial output in {net.name}")
-    try:
-        layer = layer or default_cam_layer(net.model, x)
-    except ConfigError:
-        layer = layers[-1]
+    layer = layer or default_cam_layer(net.model, x)
     cam = grad_cam(net.model, x, target, layer)
     sal = saliency(net.model, x, cam.target)
     return {"target": cam.target, "p": cam.probability, "layer": cam.layer, "layers": layers,
