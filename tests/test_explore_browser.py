@@ -3,7 +3,7 @@ stroke and see the prediction update, click a conv unit and see the module's own
 bad file and see the error, follow a training run for two epochs, and the playground's formula.
 
 Screenshots: CNNLAB_EXPLORE_SHOTS=DIR saves one PNG per panel there (docs/explore.md's pictures), and
-CNNLAB_EXPLORE_RUN=RUN_DIR explores that run instead of the tiny synthetic one."""
+CNNLAB_EXPLORE_RUN=RUN_DIR[:RUN_DIR2] explores those runs instead of the tiny synthetic one."""
 import base64
 import os
 import shutil
@@ -57,13 +57,16 @@ def _stop(server):
 
 
 @pytest.fixture(scope="module")
-def run_dir(good_run):
-    return Path(os.environ.get("CNNLAB_EXPLORE_RUN") or good_run)
+def runs(good_run):
+    """The runs to explore: the first is the one the tests check; more (CNNLAB_EXPLORE_RUN=RUN1:RUN2) for Compare."""
+    given = os.environ.get("CNNLAB_EXPLORE_RUN")
+    return [Path(p) for p in given.split(os.pathsep)] if given else [good_run]
 
 
 @pytest.fixture(scope="module")
-def site(run_dir):
-    server, url = _serve([str(run_dir)])
+def site(runs):
+    run_dir = runs[0]
+    server, url = _serve([str(r) for r in runs])
     yield url, run_dir
     _stop(server)
 
@@ -171,7 +174,7 @@ def test_uploading_a_bad_file_shows_the_error_and_the_page_keeps_working(page, t
     page.set_input_files("#upload-file", str(bad))
     page.wait_for_selector("#error:not([hidden])")
     assert "not an image" in page.inner_text("#error-text")
-    shot(page, "upload-error", "body")
+    shot(page, "upload-error")
     good = tmp_path / "bar.png"
     from PIL import Image
 
@@ -196,6 +199,8 @@ def test_why_this_class_and_compare_panels(page, site):
     page.click("nav[data-group=panel] button[data-tab=compare]")
     page.wait_for_selector("#compare-right .compare-top")
     assert page.locator("#compare-left .compare-top").count() == 1
+    left, right = page.inner_text("#compare-left h3"), page.inner_text("#compare-right h3")
+    assert left.startswith(f"{site[1].name}/best.pt") and right != left
     shot(page, "compare", "#compare-panel")
 
 

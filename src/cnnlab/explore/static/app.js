@@ -250,7 +250,7 @@ function hoverValues(canvas, values, h, w, label) {
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
 }
 
-const MAP_PX = (h, w) => { const s = Math.max(2, Math.min(8, Math.floor(96 / Math.max(h, w)))); return [h * s, w * s]; };
+const MAP_PX = (h, w, side = 96) => { const s = Math.max(2, Math.min(8, Math.floor(side / Math.max(h, w)))); return [h * s, w * s]; };
 
 function showLayers(r, into = $("layers"), opts = {}) {
   const showBlocks = opts.blocks ?? $("show-blocks").checked, scale = opts.scale ?? $("scale").value;
@@ -264,11 +264,11 @@ function showLayers(r, into = $("layers"), opts = {}) {
     if (opts.filter && !opts.filter(layer)) continue;
     if (!opts.filter && $("layer-filter").value && !layer.name.includes($("layer-filter").value) &&
         !layer.kind.toLowerCase().includes($("layer-filter").value.toLowerCase())) continue;
-    into.append(layerRow(layer, scale, cmap, clickable));
+    into.append(layerRow(layer, scale, cmap, clickable, opts.side));
   }
 }
 
-function layerRow(layer, scale, cmap, clickable) {
+function layerRow(layer, scale, cmap, clickable, side = 96) {
   const row = el("div", { class: "layer" + (layer.leaf ? "" : " block"), "data-layer": layer.name });
   row.style.paddingLeft = `${(layer.depth - 1) * 14}px`;
   const conv = layer.conv ? ` · k ${layer.conv.kernel.join("×")}, stride ${layer.conv.stride.join(",")}, padding ${layer.conv.padding}` : "";
@@ -285,7 +285,7 @@ function layerRow(layer, scale, cmap, clickable) {
     const [c, h, w] = layer.shape;
     const lo = Math.min(...maps.map((m) => m.lo)), hi = Math.max(...maps.map((m) => m.hi));
     maps.forEach((m, i) => {
-      const [ph, pw] = MAP_PX(h, w);
+      const [ph, pw] = MAP_PX(h, w, side);
       const canvas = el("canvas", { width: pw, height: ph, "data-channel": i, title: `channel ${i}: ${fmt(m.lo)} … ${fmt(m.hi)}` });
       paint(canvas, m.values, h, w, scale === "layer" ? lo : m.lo, scale === "layer" ? hi : m.hi, cmap);
       hoverValues(canvas, m.values, h, w, (y, x) => `${layer.name} [${i}, ${y}, ${x}]`);
@@ -465,7 +465,7 @@ async function compareSide(sid, into) {
   }
   const layers = el("div");
   let convs = 0;
-  showLayers(r, layers, { blocks: false, clickable: false, scale: "map", filter: (l) => l.kind === "Conv2d" && ++convs <= 4 });
+  showLayers(r, layers, { blocks: false, clickable: false, scale: "map", side: 60, filter: (l) => l.kind === "Conv2d" && ++convs <= 4 });
   into.append(layers);
 }
 async function showCompare() {
@@ -566,7 +566,7 @@ async function pgUpdate() {
     return;
   }
   f.textContent = `output = ⌊(n − k + 2p) / s⌋ + 1 = ⌊(${n} − ${k} + 2·${p}) / ${s}⌋ + 1 = ${out}` +
-    `   (an ${n}×${n} input gives an ${out}×${out} output)`;
+    `   (input ${n}×${n} → output ${out}×${out}; rows and columns below 0 or from ${n} on are padding)`;
   f.dataset.size = out;
   pg.t = 0;
 }
@@ -629,7 +629,9 @@ async function start() {
       sources.forEach((s) => $(id).append(el("option", { value: s.id, text: s.label })));
     }
     sources.filter((s) => s.live).forEach((s) => $("live-source").append(el("option", { value: s.id, text: s.label })));
-    if (sources.length > 1) $("compare-b").value = sources[1].id;
+    // compare against another run when there is one, else the run's other checkpoint
+    const other = sources.find((s) => s.run !== sources[0].run) || sources[1];
+    if (other) $("compare-b").value = other.id;
     $("source").onchange = () => chooseSource($("source").value);
     await chooseSource(sources[0].id);
   } catch (e) { showError(e.message); }
