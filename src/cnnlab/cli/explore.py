@@ -19,8 +19,9 @@ def register(commands):
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only; "
                                                        "0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the page's computations (default: "
-                   "PyTorch's; one image gains little from many, and 1 is faster on a busy machine)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="CPU threads for the page's computations (default: 1; one image at a time gains little "
+                        "from more, and on a busy machine they slow it down many times: see docs/explore.md)")
     p.set_defaults(func=run_explore)
 
     p = commands.add_parser("explain", help="Grad-CAM and saliency maps of one image, as a PNG",
@@ -48,12 +49,11 @@ def run_explore(args):
         raise ConfigError(f"--port must be in 0-65535, got {args.port}")
     if args.input_size < 1:
         raise ConfigError(f"--input-size must be positive, got {args.input_size}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be positive, got {args.threads}")
-        import torch
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be positive, got {args.threads}")
+    import torch
 
-        torch.set_num_threads(args.threads)  # this process is the server: its threads are ours to set
+    torch.set_num_threads(args.threads)  # this process is the server: its threads are ours to set
     sources = find_sources([*args.refs, *args.model], args.runs, args.input_size)
     for source in sources:
         print(f"  [{source.id}] {source.label}")
