@@ -159,6 +159,18 @@ def test_a_model_in_a_users_file_is_explored(tmp_path):
     assert [t["class"] for t in result["top"]] == ["0", "1", "2", "3"]  # 4 outputs: classes by number
 
 
+def test_without_references_every_run_under_runs_is_offered(good_run, tmp_path):
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(good_run, root / "one")
+    (root / "two").mkdir()  # empty: a run about to start
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("not a run")
+    labels = [s.label for s in find_sources([], runs_root=root)]
+    assert labels == ["one/best.pt", "one/last.pt", "two/last.pt"]
+
+
 def test_unknown_references_are_refused_with_a_suggestion(tmp_path):
     with pytest.raises(ConfigError, match="did you mean lenet"):
         find_sources(["lenett"])

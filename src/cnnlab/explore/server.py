@@ -260,6 +260,7 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError("bad Content-Length") from None
         limit = engine.MAX_UPLOAD_BYTES if urlparse(self.path).path == "/api/upload" else MAX_JSON_BYTES
         if length > limit:
+            self.close_connection = True  # the unread body must not be taken for the next request
             raise RequestError(f"request of {length / 2**20:.1f} MiB is larger than the "
                                f"{engine.MAX_UPLOAD_BYTES // 2**20} MiB limit", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         return self.rfile.read(length)
@@ -374,7 +375,8 @@ def make_server(sources: list[Source], host: str = "127.0.0.1", port: int = 8000
         raise RequestError(f"cannot listen on {host}:{port} ({error.strerror or error}); try another --port") from None
     bound = server.server_address[1]
     if host not in ("0.0.0.0", "::", ""):
-        handler.allowed_hosts = {f"{h}:{bound}" for h in (host, "127.0.0.1", "localhost")}
+        handler.allowed_hosts = {f"[{h}]:{bound}" if ":" in h else f"{h}:{bound}"
+                                 for h in (host, "127.0.0.1", "localhost")}
     server.explorer = explorer
     return server
 

@@ -250,7 +250,11 @@ function hoverValues(canvas, values, h, w, label) {
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
 }
 
-const MAP_PX = (h, w, side = 96) => { const s = Math.max(2, Math.min(8, Math.floor(side / Math.max(h, w)))); return [h * s, w * s]; };
+// a map's size on screen: whole pixels up to 8x for small maps, shrunk to `side` for large ones (224x224)
+const MAP_PX = (h, w, side = 96) => {
+  const fit = side / Math.max(h, w), s = fit >= 1 ? Math.min(8, Math.max(1, Math.floor(fit))) : fit;
+  return [Math.max(1, Math.round(h * s)), Math.max(1, Math.round(w * s))];
+};
 
 function showLayers(r, into = $("layers"), opts = {}) {
   const showBlocks = opts.blocks ?? $("show-blocks").checked, scale = opts.scale ?? $("scale").value;
@@ -290,7 +294,7 @@ function layerRow(layer, scale, cmap, clickable, side = 96) {
       paint(canvas, m.values, h, w, scale === "layer" ? lo : m.lo, scale === "layer" ? hi : m.hi, cmap);
       hoverValues(canvas, m.values, h, w, (y, x) => `${layer.name} [${i}, ${y}, ${x}]`);
       const item = el("div", { class: "map" + (layer.kind === "Conv2d" && clickable ? " conv" : "") }, canvas,
-        el("div", { class: "cap", text: `ch ${i} · ${h}×${w}` }));
+        el("div", { class: "cap", text: `ch ${i} · ${h}×${w}` + (m.lo === m.hi ? ` · all ${fmt(m.lo, 2)}` : "") }));
       if (layer.kind === "Conv2d" && clickable) {
         canvas.addEventListener("click", (e) => {
           const rect = canvas.getBoundingClientRect();
