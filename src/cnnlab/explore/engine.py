@@ -255,7 +255,7 @@ def forward_json(net: Network, pixels: np.ndarray, steps: list[str], channels: i
 
 
 # ---------------------------------------------------------------- one unit's multiply-add
-def _int(value, what: str) -> int:
+def as_int(value, what: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -275,7 +275,7 @@ def unit_math(net: Network, pixels: np.ndarray, layer: str, channel, y, x) -> di
     if not isinstance(conv, nn.Conv2d):
         raise InputError(f"layer '{layer}' is a {record.kind}, not a Conv2d: it has no kernel to show")
     out = record.output[0]  # (O, oh, ow)
-    channel, y, x = _int(channel, "channel"), _int(y, "row"), _int(x, "column")
+    channel, y, x = as_int(channel, "channel"), as_int(y, "row"), as_int(x, "column")
     if not (0 <= channel < out.shape[0] and 0 <= y < out.shape[1] and 0 <= x < out.shape[2]):
         raise InputError(f"unit ({channel}, {y}, {x}) is outside layer '{layer}' of shape {list(out.shape)} "
                          f"(channel 0-{out.shape[0] - 1}, row 0-{out.shape[1] - 1}, column 0-{out.shape[2] - 1})")
@@ -353,7 +353,7 @@ def explain_json(net: Network, pixels: np.ndarray, target=None, layer: str | Non
 
     x = model_input(net, pixels)
     if target is not None and target != "":
-        target = _int(target, "class")
+        target = as_int(target, "class")
     else:
         target = None
     layers = spatial_layers(net.model, x)
@@ -382,7 +382,7 @@ def live_maps(net: Network, pixels: np.ndarray, layers: int = 4, channels: int =
 
 def output_size(n, k, p, s) -> int:
     """The playground's check: the seeds' formula floor((n - k + 2p) / s) + 1 (cnnlab.ops.conv_output_size)."""
-    return ops.conv_output_size(_int(n, "input size"), _int(k, "kernel"), _int(p, "padding"), _int(s, "stride"))
+    return ops.conv_output_size(as_int(n, "input size"), as_int(k, "kernel"), as_int(p, "padding"), as_int(s, "stride"))
 
 
 __all__ = ["InputError", "decode_image", "drawing_pixels", "encode", "explain_json", "forward_all", "forward_json",

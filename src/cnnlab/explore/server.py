@@ -87,12 +87,12 @@ class Explorer:
         data = self.test_set(net)
         labels = data.test.labels
         if klass is not None and klass != "":
-            k = engine._int(klass, "class")
+            k = engine.as_int(klass, "class")
             mine = (labels == k).nonzero().flatten()
             if not 0 <= k < len(data.classes) or len(mine) == 0:
                 raise RequestError(f"class {klass} does not exist in {data.name} (0-{len(data.classes) - 1})")
-            index = int(mine[engine._int(nth, "n") % len(mine)])
-        index = engine._int(0 if index is None or index == "" else index, "index")
+            index = int(mine[engine.as_int(nth, "n") % len(mine)])
+        index = engine.as_int(0 if index is None or index == "" else index, "index")
         if not 0 <= index < len(labels):
             raise RequestError(f"test image {index} does not exist: {data.name} has 0-{len(labels) - 1}")
         pixels = data.test.images[index].numpy()
@@ -135,7 +135,7 @@ class Explorer:
     def forward(self, body) -> dict:
         net = self.network(body.get("source"))
         pixels, steps = self.pixels(net, body.get("input"))
-        channels = engine._int(body.get("channels", engine.DEFAULT_CHANNELS), "channels")
+        channels = engine.as_int(body.get("channels", engine.DEFAULT_CHANNELS), "channels")
         with self.lock:
             started = time.perf_counter()
             result = engine.forward_json(net, pixels, steps, max(1, channels), body.get("only"))

@@ -252,7 +252,7 @@ function hoverValues(canvas, values, h, w, label) {
 
 // a map's size on screen: whole pixels up to 8x for small maps, shrunk to `side` for large ones (224x224)
 const MAP_PX = (h, w, side = 96) => {
-  const fit = side / Math.max(h, w), s = fit >= 1 ? Math.min(8, Math.max(1, Math.floor(fit))) : fit;
+  const fit = side / Math.max(h, w), s = fit >= 1 ? Math.min(16, Math.max(1, Math.floor(fit))) : fit;
   return [Math.max(1, Math.round(h * s)), Math.max(1, Math.round(w * s))];
 };
 
@@ -319,8 +319,10 @@ function layerRow(layer, scale, cmap, clickable, side = 96) {
   } else {
     // a vector (Linear, Flatten): one strip of cells, at most 512 wide
     const m = maps[0], n = m.values.length, wide = Math.min(n, 512);
-    const canvas = el("canvas", { width: Math.min(900, Math.max(wide * 6, 60)), height: 18 });
+    const cell = wide <= 64 ? 24 : 6;  // a few logits get cells as wide as a word
+    const canvas = el("canvas", { width: Math.min(900, Math.max(wide * cell, 60)), height: 18 });
     paint(canvas, m.values.subarray(0, wide), 1, wide, m.lo, m.hi, cmap);
+    hoverValues(canvas, m.values, 1, wide, (y, x) => `${layer.name} [${x}]`);
     box.append(el("div", { class: "vector" }, canvas,
       el("div", { class: "cap muted", text: `${n} values${n > wide ? ` (first ${wide} shown)` : ""} · ${fmt(m.lo)} … ${fmt(m.hi)}` })));
   }
