@@ -316,3 +316,19 @@ def test_every_model_of_the_zoo_is_explored(name):
     assert u["sum"] == pytest.approx(u["module_value"], abs=1e-4, rel=1e-4)
     why = engine.explain_json(net, pixels)
     assert why["layer"] in why["layers"] and 0 <= why["target"] < 10
+
+
+def test_the_page_fetches_nothing_from_elsewhere():
+    """No CDN, no web font, no remote script: every URL in the shipped page is one of the server's own."""
+    import re
+
+    from cnnlab.explore.server import static_files
+
+    files = static_files()
+    assert {"index.html", "app.js", "style.css"} <= set(files)
+    for name, (body, _) in files.items():
+        text = body.decode()
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|@import", text, re.I), name
+    html = files["index.html"][0].decode()
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert url.startswith("/static/") and url.removeprefix("/static/") in files

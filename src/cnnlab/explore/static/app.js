@@ -294,7 +294,7 @@ function layerRow(layer, scale, cmap, clickable, side = 96) {
       paint(canvas, m.values, h, w, scale === "layer" ? lo : m.lo, scale === "layer" ? hi : m.hi, cmap);
       hoverValues(canvas, m.values, h, w, (y, x) => `${layer.name} [${i}, ${y}, ${x}]`);
       const item = el("div", { class: "map" + (layer.kind === "Conv2d" && clickable ? " conv" : "") }, canvas,
-        el("div", { class: "cap", text: `ch ${i} · ${h}×${w}` + (m.lo === m.hi ? ` · all ${fmt(m.lo, 2)}` : "") }));
+        el("div", { class: "cap", text: `ch ${i} · ` + (m.lo === m.hi ? `all ${+m.lo.toFixed(2)}` : `${h}×${w}`) }));
       if (layer.kind === "Conv2d" && clickable) {
         canvas.addEventListener("click", (e) => {
           const rect = canvas.getBoundingClientRect();
@@ -322,9 +322,13 @@ function layerRow(layer, scale, cmap, clickable, side = 96) {
     const cell = wide <= 64 ? 24 : 6;  // a few logits get cells as wide as a word
     const canvas = el("canvas", { width: Math.min(900, Math.max(wide * cell, 60)), height: 18 });
     paint(canvas, m.values.subarray(0, wide), 1, wide, m.lo, m.hi, cmap);
-    hoverValues(canvas, m.values, 1, wide, (y, x) => `${layer.name} [${x}]`);
+    hoverValues(canvas, m.values, 1, wide, (y, x) => `${layer.name} [${x}]` +
+      (state.info && state.info.classes.length === n ? ` (${state.info.classes[x]})` : ""));
+    // the network's output: name the largest value's class
+    const classes = state.info && state.info.classes, last = state.result && state.result.layers.at(-1) === layer;
+    const best = last && classes && classes.length === n ? ` · largest: ${classes[m.values.indexOf(Math.max(...m.values))]}` : "";
     box.append(el("div", { class: "vector" }, canvas,
-      el("div", { class: "cap muted", text: `${n} values${n > wide ? ` (first ${wide} shown)` : ""} · ${fmt(m.lo)} … ${fmt(m.hi)}` })));
+      el("div", { class: "cap muted", text: `${n} values${n > wide ? ` (first ${wide} shown)` : ""} · ${fmt(m.lo)} … ${fmt(m.hi)}${best}` })));
   }
   row.append(box);
   return row;
