@@ -138,7 +138,7 @@ def load_model(path, map_location="cpu"):
     payload = load_checkpoint(path, map_location)
     name, classes = payload["config"]["model"], len(payload["classes"])
     try:
-        model = create_model(name, num_classes=classes, in_channels=1)
+        model = create_model(name, num_classes=classes, in_channels=payload.get("in_channels", 1))
     except ConfigError as error:
         raise CheckpointError(f"{path}: trained as {error}") from None
     problem = weights_mismatch(model, payload["model"])

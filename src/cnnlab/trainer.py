@@ -21,9 +21,11 @@ from torch import nn
 from . import __version__
 from .checkpoint import atomic_write_text, load_model, remove_stale_temporaries, save_checkpoint
 from .config import TrainConfig, resolve
-from .data import Batches, dataset_spec, load_dataset
+from .data import Batches, dataset_label, dataset_options, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
+from .lr_find import find_lr_for
 from .models import create_model, model_info
+from .tensorboard import open_board
 
 RUN_FILES = ("config.json", "metrics.csv", "last.pt", "best.pt")  # written atomically (checkpoint.atomic_write_*)
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
@@ -209,15 +211,17 @@ def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
     return padded[:, :, dy:dy + h, dx:dx + w]
 
 
-def normalization(config: TrainConfig) -> tuple[float, float]:
+def normalization(config: TrainConfig, data) -> tuple:
+    """(mean, std): one value each, or one per channel for the data set's own (from its training set)."""
     if config.normalize == "none":
         return 0.0, 1.0
-    spec = dataset_spec("mnist" if config.normalize == "mnist" else config.dataset)
-    return spec.mean, spec.std
+    if config.normalize == "mnist":
+        return dataset_spec("mnist").mean, dataset_spec("mnist").std
+    return data.mean, data.std
 
 
 def default_run_dir(config: TrainConfig) -> Path:
-    return Path("runs") / f"{config.model}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / f"{config.model}-{dataset_label(config.dataset)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def prepare_run_dir(path) -> Path:
@@ -310,7 +314,8 @@ class Run:
             "scaler": self.scaler.state_dict() if self.scaler else None,
             "epoch": self.epoch, "step": self.step, "partial": dict(self.partial), "rng": rng,
             "history": self.history, "config": self.config.to_dict(), "classes": list(self.classes),
-            "normalize": list(normalization(self.config)), "input_size": self.train_batches.size,
+            "normalize": [self.train_batches.mean, self.train_batches.std], "input_size": self.train_batches.size,
+            "in_channels": self.train_batches.channels,
             "version": __version__,
         })
 
@@ -340,8 +345,8 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     torch.set_num_threads(threads)
     config.threads = threads
 
-    data = load_dataset(config.dataset, config.data_dir)
-    mean, std = normalization(config)
+    data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size))
+    mean, std = normalization(config, data)
     per_rank = dict(mean=mean, std=std, size=size, device=device, rank=env.rank, world_size=env.world_size,
                     channels_last=config.channels_last)
     # Distributed, a last global batch smaller than --batch-size is skipped (see Batches): shards stay equal.
@@ -350,7 +355,7 @@ def build_run(config: TrainConfig, run_dir=None) -> Run:
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
 
     torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
-    net = create_model(config.model, num_classes=len(data.classes), in_channels=1, ops=config.ops)
+    net = create_model(config.model, num_classes=len(data.classes), in_channels=data.channels, ops=config.ops)
     if config.init == "xavier":
         xavier_init(net)
     if config.sync_bn and env.world_size > 1:
@@ -390,6 +395,7 @@ def describe(run: Run) -> dict:
         "openmp": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS") if k in os.environ},
         "world_size": run.env.world_size,
         "input_size": run.train_batches.size,
+        "in_channels": run.train_batches.channels,
         "train_images": run.train_batches.n,
         "test_images": run.test_batches.n,
         "parameters": sum(p.numel() for p in run.net.parameters()),
@@ -500,6 +506,8 @@ def fresh_epoch() -> dict:
 
 def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple[nn.Module, list[dict]]:
     """Train `config`, or continue from checkpoint `payload` in `run_dir`; returns (model, per-epoch history)."""
+    if config.lr == "find":  # the LR range test on a copy of the run; its suggestion becomes the rate
+        config.lr = find_lr_for(config).suggestion
     run = build_run(config, run_dir=run_dir)
     if payload is not None:
         run.restore(payload)
@@ -516,6 +524,7 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
     if reporter:
         reporter.start(info, run.run_dir)
     best = max((row["test_acc"] for row in run.history), default=-1.0)
+    board = open_board(run) if config.tensorboard and run.env.main else None
     with _StopFlag() as stop:
         while run.epoch <= config.epochs:
             if not train_epoch(run, stop, reporter):
@@ -547,6 +556,8 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
                 write_metrics(run.run_dir, run.history)
             if reporter:
                 reporter.epoch_end(row)
+            if board:
+                board.epoch_end(run, row)
             if run.epoch <= config.epochs and _agree_to_stop(run, stop):
                 _finish_outputs(run)
                 raise Interrupted(run.run_dir, stop.signame)

@@ -8,7 +8,7 @@ from .. import __version__
 from ..errors import CnnlabError
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
-COMMAND_MODULES = ["data", "models", "train", "views", "conv"]
+COMMAND_MODULES = ["data", "models", "train", "views", "conv", "tools"]
 
 
 def build_parser() -> argparse.ArgumentParser:

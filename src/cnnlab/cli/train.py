@@ -31,7 +31,7 @@ def register(commands):
         if f.name in _SKIP:
             continue
         flag = "--" + f.name.replace("_", "-")
-        kind = _flag_type(f)
+        kind = f.metadata.get("parse") or _flag_type(f)
         help_text = f"{f.metadata['help']} (default: {f.default})"
         if kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
