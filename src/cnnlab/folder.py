@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .errors import DatasetError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 KINDS = "PNG, JPEG, BMP or WebP"
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+GREY_TOLERANCE = 2  # an RGB image whose channels never differ by more than this is grey (lossy codecs wobble)
 CACHE_FORMAT = 1  # bump when what is cached changes
 LISTED = 5  # bad files named in a message; the rest are counted
 
@@ -122,6 +124,8 @@ def to_array(image, size: int) -> tuple[np.ndarray, bool]:
         image = image.convert("RGB")
     image = ImageOps.fit(image, (size, size), method=Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 3 and np.ptp(array.astype(np.int16), axis=2).max() <= GREY_TOLERANCE:
+        array = np.ascontiguousarray(array[..., 1])  # grey stored as colour (WebP, most JPEG cameras): grey
     return array, array.ndim == 2
 
 
@@ -176,7 +180,7 @@ def _read_cache(path: Path):
     try:
         with np.load(path, allow_pickle=False) as saved:
             return saved["images"], saved["grey"], saved["bad"], saved["reasons"]
-    except (OSError, ValueError, KeyError, EOFError):  # absent, or cut short: decode again
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or cut short: decode again
         return None
 
 
