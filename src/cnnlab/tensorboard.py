@@ -2,6 +2,7 @@
 accuracies and the learning rate per epoch, a grid of test predictions per epoch, and the model graph.
 View it with `tensorboard --logdir RUN/tensorboard`. Needs the optional extra cnnlab[tensorboard]."""
 import math
+import warnings
 
 import torch
 
@@ -35,7 +36,9 @@ class Board:
         was_training = net.training
         try:
             net.eval()
-            self.writer.add_graph(net, example)
+            with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns of its deprecation
+                warnings.simplefilter("ignore")
+                self.writer.add_graph(net, example)
         except Exception as error:  # tracing is best effort: some models cannot be traced; the scalars still are
             self.writer.add_text("graph", f"model graph not traced: {type(error).__name__}: {error}")
         finally:

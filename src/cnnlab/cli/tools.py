@@ -5,9 +5,9 @@ from dataclasses import fields
 
 from ..config import RECIPES, TrainConfig
 
-# training options that mean nothing to a range test
-_NOT_FOR_LR_FIND = ("model", "recipe", "lr", "epochs", "schedule", "tta", "out", "tensorboard", "test_limit", "sync_bn",
-                    "compile")
+# lr-find takes train's command line: the options a range test has no use for (--epochs, --schedule, --out, ...)
+# are accepted and ignored, so that `cnnlab train ARGS` becomes `cnnlab lr-find ARGS`
+_NOT_FOR_LR_FIND = ("model", "recipe", "lr")
 
 
 def _training_flags(p, skip):
@@ -35,7 +35,8 @@ def register(commands):
         description="Train MODEL for a few hundred steps while the learning rate rises exponentially from --start "
                     "to --end, smooth the loss, stop when it diverges, print a suggested rate with the rule used and "
                     "plot loss against rate. Nothing is saved but the plot; 'cnnlab train ... --lr find' runs this "
-                    "first and trains with the suggestion.")
+                    "first and trains with the suggestion. Takes the options of 'cnnlab train'; those a range test "
+                    "has no use for (--epochs, --schedule, --out, ...) are ignored.")
     p.add_argument("model", nargs="?", help="model name (default: the recipe's, else basic-cnn)")
     p.add_argument("--recipe", help="preset: " + ", ".join(RECIPES) + " (its lr is ignored)")
     p.add_argument("--start", type=float, default=START, help=f"first learning rate (default: {START:g})")
@@ -68,6 +69,7 @@ def run_lr_find(args):
 
     options = {f.name for f in fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in options and v is not None}
+    given.update(tensorboard=None, out=None)  # nothing of a run is written
     config = resolve({**given, "model": args.model, "recipe": args.recipe, "lr": 1.0})  # lr: replaced by the test
     finding = find_lr_for(config, start=args.start, end=args.end, steps=args.steps, report=False)
     plot = args.plot or f"lr-find-{config.model}-{dataset_label(config.dataset)}.png"
