@@ -147,3 +147,39 @@ def test_tensorboard_continues_on_resume(tmp_path):
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
     events = EventAccumulator(str(run / "tensorboard")).Reload()
     assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
+
+
+class BatchTwoOnly(nn.Module):
+    """Right only at batch size 2, the size the exporter traces with: the exported graph keeps that branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        logits = self.fc(x.flatten(1))
+        return logits if x.shape[0] == 2 else logits + 1
+
+
+class Spectral(nn.Module):
+    """An FFT, which the ONNX exporter has no operator for."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 15, 10)
+
+    def forward(self, x):
+        return self.fc(torch.fft.rfft2(x).abs().flatten(1))
+
+
+def test_an_export_that_disagrees_with_pytorch_is_refused_and_leaves_no_file(tmp_path):
+    with pytest.raises(cnnlab.errors.ExportError, match=r"/m.onnx: the exported model's logits differ from PyTorch's "
+                                                        r"by up to 1 on 6 test images \(allowed: 0.0001\); nothing written"):
+        export_model(BatchTwoOnly(), torch.rand(6, 1, 28, 28), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_the_exporter_refuses_is_one_error_naming_the_file(tmp_path):
+    with pytest.raises(cnnlab.errors.ExportError, match=r"/m.onnx: PyTorch cannot export this model to onnx \(.*fft"):
+        export_model(Spectral(), torch.rand(4, 1, 28, 28), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -82,9 +82,11 @@ def _read_archive(path: Path) -> dict[str, bytes]:
                     if not member.isfile():
                         raise DatasetError(f"{path}: {member.name} is not a regular file inside the archive")
                     found[wanted[member.name]] = tar.extractfile(member).read()
+            while tar.fileobj.read(1 << 20):  # to the end of the gzip stream, where its CRC and length are checked
+                pass
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:  # gzip.BadGzipFile is an OSError
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise DatasetError(f"{path}: truncated or corrupt archive ({reason})") from None
     missing = [f"{FOLDER}/{n}" for n in TRAIN_FILES + TEST_FILES if n not in found]

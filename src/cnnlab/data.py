@@ -566,7 +566,8 @@ def _download_file(url: str, target: Path, md5: str, progress: bool) -> None:
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(fd, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress, leave=False) as bar:
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, leave=False,
+                      disable=None if progress else True) as bar:  # None: shown on a terminal only
                 for block in iter(lambda: response.read(1 << 16), b""):
                     out.write(block)
                     bar.update(len(block))

@@ -154,8 +154,9 @@ def _decode_all(root: Path, files: list[Path], size: int, progress: bool) -> lis
     from tqdm import tqdm
 
     workers = min(8, os.cpu_count() or 1)
+    quiet = None if progress else True  # None: the bar shows on a terminal only
     with ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=len(files), desc=f"decoding {root.name}", unit="img", disable=not progress, leave=False) as bar:
+            tqdm(total=len(files), desc=f"decoding {root.name}", unit="img", leave=False, disable=quiet) as bar:
         results = []
         for result in pool.map(_decode_one, [(f, size) for f in files], chunksize=16):
             results.append(result)

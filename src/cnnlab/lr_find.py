@@ -75,7 +75,7 @@ def range_test(model, batches, optimizer, *, start: float = START, end: float = 
     model.train()
     try:
         source = iter(batches)
-        for i in tqdm(range(steps), desc="lr range test", unit="step", disable=not progress, leave=False):
+        for i in tqdm(range(steps), desc="lr range test", unit="step", leave=False, disable=None if progress else True):
             lr = start * factor ** i
             for group, b in zip(optimizer.param_groups, base):
                 group["lr"] = lr * b / base[0] if base[0] else lr
