@@ -167,8 +167,8 @@ def plot_finding(finding: LRFinding, path, title: str = "") -> Path:
     ax.axvline(finding.suggestion, color="C2", ls="--", label=f"suggested {finding.suggestion:.3g} ({finding.rule})")
     ax.axvline(finding.minimum, color="C3", ls=":", label=f"lowest smoothed loss at {finding.minimum:.3g}")
     ax.set_xscale("log")
-    top = max(finite[0], min(finite)) * 2 if finite else None
-    ax.set_ylim(min(finite) * 0.9 if finite else None, top)
+    raw = [v for v in finding.losses if math.isfinite(v)]
+    ax.set_ylim(min(raw) * 0.95, max(finite[0], min(finite)) * 1.6)  # from the lowest loss to well above the start
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
     ax.grid(alpha=0.3, which="both")
