@@ -38,6 +38,8 @@ class LRFinding:
 
     def describe(self) -> str:
         stop = f"stopped at lr {self.lrs[-1]:.3g}: loss diverged" if self.diverged else f"reached lr {self.lrs[-1]:.3g}"
+        if not self.diverged and self.minimum == self.lrs[-1]:
+            stop += " without diverging: the lowest loss is the range's end (a larger --end may find more)"
         return (f"suggested lr {self.suggestion:.3g} (rule: {self.rule}; lowest smoothed loss at lr {self.minimum:.3g}, "
                 f"steepest descent at lr {self.steepest:.3g}); {len(self.lrs)} steps, {stop}")
 
@@ -47,9 +49,11 @@ def _suggest(lrs: list, smoothed: list) -> tuple[float, float, float]:
     best = min(range(len(smoothed)), key=smoothed.__getitem__)
     minimum = lrs[best]
     # steepest: the most negative slope d(loss)/d(log lr), up to the minimum (afterwards the curve only rises)
-    slopes = [(smoothed[i + 1] - smoothed[i]) / math.log(lrs[i + 1] / lrs[i]) for i in range(max(best, 1))
-              if i + 1 < len(lrs)]
-    steepest = lrs[min(range(len(slopes)), key=slopes.__getitem__)] if slopes else minimum
+    # (from MIN_STEPS on: the first few debiased averages are single noisy losses)
+    first = min(MIN_STEPS, max(best - 1, 0))
+    slopes = {i: (smoothed[i + 1] - smoothed[i]) / math.log(lrs[i + 1] / lrs[i]) for i in range(first, max(best, 1))
+              if i + 1 < len(lrs)}
+    steepest = lrs[min(slopes, key=slopes.__getitem__)] if slopes else minimum
     return minimum / 10, steepest, minimum
 
 
