@@ -1,5 +1,6 @@
 """Image folders (--dataset folder:PATH): layouts, colour and grey, the stratified split, the decode cache and
 its invalidation, --skip-bad, and training, predicting and showing in colour from the command line."""
+import json
 import os
 
 import numpy as np
@@ -161,3 +162,14 @@ def test_default_run_directory_name_has_no_path_separators(photos, tmp_path, mon
     assert main(["train", "lenet-relu", "--dataset", f"folder:{photos}", "--epochs", "1", "--threads", "1"]) == 0
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("lenet-relu-folder-photos-")
+
+
+def test_a_relative_folder_path_is_kept_absolute_so_views_work_from_anywhere(photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(photos.parent)
+    assert main(["train", "lenet-relu", "--dataset", "folder:photos", "--epochs", "1", "--threads", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert config["dataset"] == f"folder:{photos}"
+    monkeypatch.chdir(tmp_path / "run")
+    assert main(["eval", "."]) == 0
+    assert "on folder:" in capsys.readouterr().out

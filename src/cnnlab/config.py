@@ -1,6 +1,7 @@
 """Training configuration in one place: the TrainConfig dataclass (defaults, units and reasons) and the named
 recipes that reproduce the seeds' and the d2l book's settings. The `cnnlab train` flags are derived from it."""
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, unknown_name
@@ -85,6 +86,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        if self.dataset.startswith("folder:"):  # an absolute path: the run's views find the folder from anywhere
+            self.dataset = "folder:" + os.path.abspath(os.path.expanduser(self.dataset[len("folder:"):]))
         if self.tensorboard:  # before anything is written: say at once how to get it
             from .tensorboard import summary_writer_class
 

@@ -353,7 +353,7 @@ def _files(directory: Path, name: str) -> list[str]:
 
 
 def _has_files(directory: Path, name: str) -> bool:
-    return bool(_files(directory, name)) and len(_files(directory, name)) == len(required_files(name))
+    return len(_files(directory, name)) == len(required_files(name))
 
 
 def locate(name: str, data_dir=None) -> Path | None:
