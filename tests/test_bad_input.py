@@ -3,16 +3,12 @@ and "Tools"): one line on stderr naming the file and the problem, exit status 2,
 Python API, and nothing half-written: no run directory, no exported file, no downloaded file."""
 import dataclasses
 import functools
-import gzip
-import hashlib
 import re
 import tarfile
 import threading
-import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -21,7 +17,7 @@ from torch import nn
 from cnnlab import cifar
 from cnnlab.cli import main
 from cnnlab.data import SPECS, cache_dir, load_dataset
-from cnnlab.errors import CnnlabError, DatasetError
+from cnnlab.errors import DatasetError
 from test_folder import make_folder
 from test_named_sets import emnist_zip, tiny_cifar
 

@@ -15,8 +15,7 @@ import torch
 
 from cnnlab import cifar
 from cnnlab.cli import main
-from cnnlab.data import SPECS, cache_dir, channel_stats, fetch, load_dataset, write_idx
-from cnnlab.errors import DatasetError
+from cnnlab.data import SPECS, cache_dir, channel_stats, load_dataset, write_idx
 
 rng = np.random.default_rng(0)
 
