@@ -173,3 +173,13 @@ def test_a_relative_folder_path_is_kept_absolute_so_views_work_from_anywhere(pho
     monkeypatch.chdir(tmp_path / "run")
     assert main(["eval", "."]) == 0
     assert "on folder:" in capsys.readouterr().out
+
+
+def test_predicting_a_file_with_a_grey_folder_model_decodes_it_as_the_folder_was(tmp_path, no_user_data, capsys):
+    root = make_folder(tmp_path / "grey", grey=True)
+    run = tmp_path / "run"
+    assert main(["train", "lenet-relu", "--dataset", f"folder:{root}", "--epochs", "1", "--threads", "1",
+                 "--out", str(run)]) == 0
+    assert main(["predict", str(run), str(root / "red" / "0.png"), "--out", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert "centre square at 28x28" in out and "inverted" not in out  # not the MNIST-style conversion

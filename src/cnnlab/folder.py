@@ -129,9 +129,14 @@ def to_array(image, size: int) -> tuple[np.ndarray, bool]:
     return array, array.ndim == 2
 
 
-def picture(image, size: int) -> torch.Tensor:
-    """A picture for a colour model, as its training images were decoded: (3, S, S) uint8."""
+def picture(image, size: int, channels: int = 3) -> torch.Tensor:
+    """A picture for a model trained on a folder, decoded as its training images were: (3, S, S) uint8 for a
+    colour model, (S, S) for a grey one."""
+    from PIL import Image
+
     array, grey = to_array(image, size)
+    if channels == 1:
+        return torch.from_numpy((array if grey else np.asarray(Image.fromarray(array).convert("L"))).copy())
     if grey:
         array = np.repeat(array[..., None], 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

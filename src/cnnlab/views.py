@@ -112,11 +112,13 @@ def read_picture(path, invert: str = "auto", payload=None) -> Picture:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise ImageError(f"{path}: cannot read the image ({reason})") from None
     steps = [f"{image.width}x{image.height} {image.mode}"]
-    if payload and payload.get("in_channels", 1) == 3:  # a colour model: decoded as its training images were
-        from .folder import picture
+    channels = payload.get("in_channels", 1) if payload else 1
+    if payload and (channels == 3 or payload["config"]["dataset"].startswith("folder:")):
+        from .folder import picture  # colour, or trained on an image folder: decoded as its training images were
 
         size = payload["config"].get("image_size") or payload["input_size"]
-        return Picture(path, image.convert("RGB"), picture(image, size), steps + [f"centre square at {size}x{size}"])
+        return Picture(path, image.convert("RGB"), picture(image, size, channels),
+                       steps + [f"centre square at {size}x{size}"])
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # transparent pixels carry arbitrary colour (often black): put the drawing on white paper first
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
