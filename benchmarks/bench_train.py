@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 def reference_images_per_s(config, data, steps: int) -> float:
     """The seeds' loop for `steps` steps: returns training images per second."""
-    mean, std = normalization(config)
+    mean, std = normalization(config, data)
     size = config.resize or None
     loader = DataLoader(PerSampleMNIST(data.train, mean, std, size), batch_size=config.batch_size, shuffle=True)
     torch.manual_seed(config.seed)

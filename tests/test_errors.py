@@ -77,7 +77,7 @@ def _cut(path: Path, keep: int):
 
 DATA_DEFECTS = {  # case id: (what is done to the directory, message pattern)
     "data-missing-file": (lambda d: (d / TRAIN_IMAGES).unlink(),
-                          rf"data set 'mnist' not found \(looked in \S+/data \(missing {TRAIN_IMAGES}\).*to get it:"),
+                          rf"\S+/data: --data-dir does not hold data set 'mnist' \(missing {TRAIN_IMAGES}\); to get it:"),
     "data-truncated-gzip": (lambda d: _cut(d / TRAIN_IMAGES, 100),
                             rf"/data/{TRAIN_IMAGES}: corrupt gzip file: truncated gzip stream"),
     "data-corrupt-gzip": (lambda d: (d / TRAIN_IMAGES).write_bytes((d / TRAIN_IMAGES).read_bytes()[:-8] + bytes(8)),

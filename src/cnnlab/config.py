@@ -1,23 +1,43 @@
 """Training configuration in one place: the TrainConfig dataclass (defaults, units and reasons) and the named
 recipes that reproduce the seeds' and the d2l book's settings. The `cnnlab train` flags are derived from it."""
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, unknown_name
 
 
-def _opt(default, help, choices=None):
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _opt(default, help, choices=None, parse=None):
+    return field(default=default, metadata={"help": help, "choices": choices, "parse": parse})
+
+
+def parse_lr(text: str):
+    """--lr: a positive number, or 'find' (the LR range test picks it, see lr_find.py)."""
+    if text == "find":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected a number or 'find', got '{text}'") from None
 
 
 @dataclass
 class TrainConfig:
     model: str = _opt("basic-cnn", "registered model name (see `cnnlab models`)")
-    dataset: str = _opt("fashion-mnist", "mnist, fashion-mnist or synthetic")
-    data_dir: str | None = _opt(None, "directory with the IDX files (default: $CNNLAB_DATA, cache, system)")
+    dataset: str = _opt("fashion-mnist", "mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic, or "
+                        "folder:PATH (one sub-folder of images per class; see `cnnlab datasets`)")
+    data_dir: str | None = _opt(None, "directory holding the data set's files (default: $CNNLAB_DATA, cache, system)")
+    image_size: int | None = _opt(None, "folder:PATH: decode the images at SxS (default: the model's input size)")
+    test_split: float | None = _opt(None, "folder:PATH without train/ and test/, and digits: fraction of each class "
+                                    "held out for testing (default: 0.2)")
+    skip_bad: bool = _opt(False, "folder:PATH: leave out files that cannot be read as images (default: stop and "
+                          "list them)")
     epochs: int = _opt(10, "passes over the training set")
     batch_size: int = _opt(64, "images per optimizer step (global batch when distributed)")
-    lr: float = _opt(0.01, "learning rate (peak rate for onecycle)")
+    lr: float | str = _opt(0.01, "learning rate (peak rate for onecycle), or 'find': the suggestion of the LR range "
+                           "test (cnnlab lr-find)", parse=parse_lr)
     optimizer: str = _opt("sgd", "optimizer", ["sgd", "adam", "adamw"])
     momentum: float = _opt(0.0, "SGD momentum (Liu Er's lecture 10: 0.5; d2l: none)")
     nesterov: bool = _opt(False, "Nesterov momentum for SGD")
@@ -46,22 +66,32 @@ class TrainConfig:
     sync_bn: bool = _opt(False, "distributed: convert BatchNorm to SyncBatchNorm")
     out: str | None = _opt(None, "run directory (default: runs/<model>-<dataset>-<time>)")
     recipe: str | None = _opt(None, "preset settings (see `cnnlab recipes`); explicit flags override it")
+    tensorboard: bool = _opt(False, "also log to RUN/tensorboard: losses, accuracies, learning rate, a grid of test "
+                             "predictions per epoch, the model graph (needs cnnlab[tensorboard])")
 
     def validate(self) -> "TrainConfig":
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
-        if not 0 < self.lr < math.inf:
+        if self.lr != "find" and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
             raise ConfigError(f"--lr must be positive and finite, got {self.lr}")
         for name in ("momentum", "weight_decay"):
             if not 0 <= getattr(self, name) < math.inf:
                 raise ConfigError(f"--{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        for name in ("train_limit", "test_limit", "resize", "threads"):
+        if self.test_split is not None and not 0 < self.test_split < 1:
+            raise ConfigError(f"--test-split must be between 0 and 1 (a fraction of each class), got {self.test_split}")
+        for name in ("train_limit", "test_limit", "resize", "threads", "image_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        if self.dataset.startswith("folder:"):  # an absolute path: the run's views find the folder from anywhere
+            self.dataset = "folder:" + os.path.abspath(os.path.expanduser(self.dataset[len("folder:"):]))
+        if self.tensorboard:  # before anything is written: say at once how to get it
+            from .tensorboard import summary_writer_class
+
+            summary_writer_class()
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:

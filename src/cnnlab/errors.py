@@ -31,3 +31,7 @@ def unknown_name(kind: str, name: str, choices) -> ConfigError:
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"choose from: {', '.join(choices)}"
     return ConfigError(f"unknown {kind} '{name}': {hint}")
+
+
+class ExportError(CnnlabError):
+    """An exported model cannot be written, or does not run or agree with PyTorch (see export.py)."""

@@ -251,11 +251,11 @@ class TrainedModel:
 
     def dataset(self, name=None, data_dir=None):
         """The data set it was trained on (or `name`), refused when its classes do not match."""
-        from .data import load_dataset
+        from .data import dataset_options, load_dataset
 
         if name is None:
             name, data_dir = self.config["dataset"], data_dir or self.config.get("data_dir")
-        data = load_dataset(name, data_dir)
+        data = load_dataset(name, data_dir, **dataset_options(self.config, self.input_size))
         if len(data.classes) != len(self.classes):
             raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path} predicts "
                               f"{len(self.classes)}; choose a data set like '{self.config['dataset']}'")

@@ -5,6 +5,7 @@ whole run, then the entry points (fit, resume, train).
 
 The run directory's files belong to cnnlab.rundir, evaluation to cnnlab.evaluate, the torchrun plumbing to
 cnnlab.distributed, display to a reporter (cnnlab.report): training returns data (the per-epoch history)."""
+import dataclasses
 import math
 import os
 import platform
@@ -21,12 +22,14 @@ from torch import nn
 from . import distributed, rundir
 from .checkpoint import remove_stale_temporaries
 from .config import TrainConfig, resolve
-from .data import Batches, dataset_spec, load_dataset
+from .data import Batches, dataset_label, dataset_options, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
 from .evaluate import evaluate
+from .lr_find import find_lr_for
 from .models import create_model, model_info
 from .report import NullReporter
 from .signals import StopFlag
+from .tensorboard import open_board
 from .version import __version__
 
 REPORT_EVERY = 25  # steps between progress updates: the only points where the loop reads values back
@@ -88,11 +91,13 @@ def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
     return padded[:, :, dy:dy + h, dx:dx + w]
 
 
-def normalization(config: TrainConfig) -> tuple[float, float]:
+def normalization(config: TrainConfig, data) -> tuple:
+    """(mean, std): one value each, or one per channel for the data set's own (from its training set)."""
     if config.normalize == "none":
         return 0.0, 1.0
-    spec = dataset_spec("mnist" if config.normalize == "mnist" else config.dataset)
-    return spec.mean, spec.std
+    if config.normalize == "mnist":
+        return dataset_spec("mnist").mean, dataset_spec("mnist").std
+    return data.mean, data.std
 
 
 @dataclass
@@ -172,7 +177,8 @@ class Run:
                     "partial": asdict(self.sums), "rng": rng, "history": self.history}
         rundir.save(self.run_dir, which, rundir.checkpoint_payload(
             weights=self.net.state_dict(), config=self.settings(), classes=self.classes,
-            normalize=normalization(self.config), input_size=self.train_batches.size,
+            normalize=(self.train_batches.mean, self.train_batches.std), input_size=self.train_batches.size,
+            in_channels=self.train_batches.channels,
             evaluation=self.evaluation(len(self.history) or self.config.epochs), training=training,
             version=__version__))
 
@@ -195,18 +201,20 @@ class Run:
         self.resumed = True
 
 
-def default_model(config: TrainConfig, num_classes: int) -> nn.Module:
+def default_model(config: TrainConfig, num_classes: int, in_channels: int) -> nn.Module:
     """The registered model `config.model`, initialised as `config.init` says."""
-    net = create_model(config.model, num_classes=num_classes, in_channels=1, ops=config.ops)
+    net = create_model(config.model, num_classes=num_classes, in_channels=in_channels, ops=config.ops)
     if config.init == "xavier":
         xavier_init(net)
     return net
 
 
 def build_run(config: TrainConfig, run_dir=None, payload=None,
-              make_model: Callable[[TrainConfig, int], nn.Module] = default_model) -> Run:
+              make_model: Callable[[TrainConfig, int, int], nn.Module] = default_model) -> Run:
     """Set up device, data, model, optimizer and schedule for `config`, continuing checkpoint `payload` if given
-    (no training yet). `make_model(config, num_classes)` builds the network."""
+    (no training yet). `make_model(config, num_classes, in_channels)` builds the network."""
+    if config.lr == "find":  # the LR range test on the same data and model; its suggestion becomes the rate
+        config = dataclasses.replace(config, lr=find_lr_for(config).suggestion)
     info = model_info(config.model)
     size = config.resize or info.input_size
     info.check_size(size)
@@ -216,8 +224,8 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
     threads = config.threads or max(1, (os.cpu_count() or 1) // env.local_world_size)
     torch.set_num_threads(threads)
 
-    data = load_dataset(config.dataset, config.data_dir)
-    mean, std = normalization(config)
+    data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size))
+    mean, std = normalization(config, data)
     per_rank = dict(mean=mean, std=std, size=size, device=device, rank=env.rank, world_size=env.world_size,
                     channels_last=config.channels_last)
     # Distributed, a last global batch smaller than --batch-size is skipped (see Batches): shards stay equal.
@@ -226,7 +234,7 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
 
     torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
-    net = make_model(config, len(data.classes))
+    net = make_model(config, len(data.classes), data.channels)
     if config.sync_bn and env.world_size > 1:
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
@@ -239,7 +247,7 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
     schedule = make_schedule(config, optimizer, len(train_batches))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    run_dir = Path(run_dir or config.out or rundir.default_path(config.model, config.dataset))
+    run_dir = Path(run_dir or config.out or rundir.default_path(config.model, dataset_label(config.dataset)))
     if payload is None and rundir.holds_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run: continue it with 'cnnlab train --resume {run_dir}' "
                           "or choose another --out")
@@ -264,6 +272,7 @@ def describe(run: Run) -> dict:
         "openmp": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS") if k in os.environ},
         "world_size": run.env.world_size,
         "input_size": run.train_batches.size,
+        "in_channels": run.train_batches.channels,
         "train_images": run.train_batches.n,
         "test_images": run.test_batches.n,
         "parameters": sum(p.numel() for p in run.net.parameters()),
@@ -362,12 +371,16 @@ def train_run(run: Run, reporter=None, stop: StopFlag | None = None) -> list[dic
         elif run.history:  # killed between last.pt and metrics.csv: bring metrics.csv up to the checkpoint
             rundir.write_metrics(run.run_dir, run.history)
     reporter.start(info, run.run_dir)
+    board = open_board(run) if run.config.tensorboard and run.env.main else None
     while run.epoch <= run.config.epochs and not distributed.agree_to_stop(stop, run.env, run.device):
         if not train_epoch(run, stop, reporter):
             run.sums = run.sums.total(run.env, run.device)  # rank 0's checkpoint holds every rank's sums
             run.save("last")
             break
-        reporter.epoch_end(finish_epoch(run))
+        row = finish_epoch(run)
+        reporter.epoch_end(row)
+        if board:
+            board.epoch_end(run, row)
     if run.env.main and run.history:
         from .plots import plot_curves
 

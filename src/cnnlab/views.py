@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from . import plots
-from .data import Split, load_dataset
-from .errors import ConfigError, ImageError
+from .data import Split, display_images, display_input, load_dataset
+from .errors import CheckpointError, ConfigError, ImageError
 from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
 from .rundir import TrainedModel, checkpoint_path, load_trained, read_run
 
@@ -34,8 +34,7 @@ def _out(out, default: Path) -> Path:
 
 def _pixels(x: torch.Tensor, loaded: TrainedModel) -> torch.Tensor:
     """A model input (1, S, S) back in [0, 1] for display: what the network actually sees."""
-    mean, std = loaded.normalize
-    return (x[0] * std + mean).clamp(0, 1)
+    return torch.from_numpy(display_input(x, *loaded.normalize))
 
 
 # ---------------------------------------------------------------- pictures from files
@@ -49,7 +48,7 @@ class Picture:
     steps: list  # what was done to it, in order, in words
 
 
-def read_picture(path, invert: str = "auto") -> Picture:
+def read_picture(path, invert: str = "auto", payload=None) -> Picture:
     """Read a PNG/JPEG/... of any size or colour and bring it to a 28x28 light-on-dark grayscale image, as the
     MNIST-like data are. invert: "auto" inverts when the border is light (a dark drawing on paper), "yes", "no".
     Any unreadable file raises ImageError naming it."""
@@ -68,6 +67,13 @@ def read_picture(path, invert: str = "auto") -> Picture:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise ImageError(f"{path}: cannot read the image ({reason})") from None
     steps = [f"{image.width}x{image.height} {image.mode}"]
+    channels = payload.get("in_channels", 1) if payload else 1
+    if payload and (channels == 3 or payload["config"]["dataset"].startswith("folder:")):
+        from .folder import picture  # colour, or trained on an image folder: decoded as its training images were
+
+        size = payload["config"].get("image_size") or payload["input_size"]
+        return Picture(path, image.convert("RGB"), picture(image, size, channels),
+                       steps + [f"centre square at {size}x{size}"])
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # transparent pixels carry arbitrary colour (often black): put the drawing on white paper first
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
@@ -101,14 +107,19 @@ def read_picture(path, invert: str = "auto") -> Picture:
     return Picture(path, original, torch.from_numpy(np.array(image, dtype=np.uint8)), steps)
 
 
+def _values(v) -> str:
+    """A normalisation constant in words: 0.2860, or (0.4914, 0.4822, 0.4465) per channel."""
+    return f"{v:.4f}" if isinstance(v, (int, float)) else "(" + ", ".join(f"{x:.4f}" for x in v) + ")"
+
+
 def picture_batch(pictures, loaded: TrainedModel) -> tuple[torch.Tensor, str]:
-    """Model inputs (N, 1, S, S) for converted pictures through the training transform, and that transform in words."""
+    """Model inputs (N, C, S, S) for converted pictures through the training transform, and that transform in words."""
     images = torch.stack([p.pixels for p in pictures])
     batches = loaded.batches(Split(images, torch.zeros(len(images), dtype=torch.int64)))
     mean, std = loaded.normalize
     size = loaded.input_size
-    words = f"normalised with mean {mean:.4f}, std {std:.4f} (from the checkpoint)"
-    if size != NATIVE_SIZE:
+    words = f"normalised with mean {_values(mean)}, std {_values(std)} (from the checkpoint)"
+    if size != images.shape[-1]:
         words += f", resized to {size}x{size} as in training"
     return batches.transform(images), words
 
@@ -124,7 +135,7 @@ def show(dataset: str, n: int = 16, split: str = "test", out=None, data_dir=None
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     titles = [data.classes[int(k)] for k in part.labels[:n]]
-    return plots.image_grid(part.images[:n].numpy(), titles, _out(out, Path(f"{dataset}-{split}.png")),
+    return plots.image_grid(display_images(part.images[:n]), titles, _out(out, Path(f"{dataset}-{split}.png")),
                             title=f"{dataset} {split}: images 0-{n - 1}")
 
 
@@ -156,7 +167,7 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str 
     """Classify image files: returns the predictions, one line per file describing its conversion, and a PNG
     showing each picture as given and as the model sees it. Default: beside the checkpoint, predict.png."""
     loaded = load(checkpoint, which)
-    pictures = [read_picture(f, invert) for f in files]
+    pictures = [read_picture(f, invert, loaded.payload) for f in files]
     x, transform = picture_batch(pictures, loaded)
     logits = loaded.logits(x)
     predictions = [Prediction(p.path.name, top) for p, top in zip(pictures, top_k(logits, loaded.classes))]
@@ -183,7 +194,7 @@ def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=No
                    for i, (top, y) in enumerate(zip(top_k(logits, data.classes), labels))]
     right = [p.top[0][0] == p.true for p in predictions]
     titles = [f"{p.top[0][0]} {p.top[0][1]:.0%}\n(true: {p.true})" for p in predictions]
-    path = plots.image_grid(data.test.images[:n].numpy(), titles, _out(out, loaded.run_dir / "predict.png"),
+    path = plots.image_grid(display_images(data.test.images[:n]), titles, _out(out, loaded.run_dir / "predict.png"),
                             cols=min(n, 5), colors=["green" if r else "red" for r in right],
                             title=f"{loaded.name} on {data.name} test: {sum(right)}/{n} right")
     return predictions, path
@@ -218,7 +229,7 @@ def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, m
     wrong = [(i, data.classes[int(labels[i])], data.classes[k], p) for i, k, p in confident_mistakes(logits, labels, mistakes)]
     mistakes_path = path.with_name(path.stem + "_mistakes.png")
     if wrong:
-        plots.image_grid(data.test.images[[i for i, *_ in wrong]].numpy(),
+        plots.image_grid(display_images(data.test.images[[i for i, *_ in wrong]]),
                          [f"[{i}] {t[:11]}\n→ {p[:11]} {q:.0%}" for i, t, p, q in wrong], mistakes_path, cols=8,
                          title=f"{loaded.name}: most confident mistakes ([test index] true → predicted probability)")
     else:
@@ -282,7 +293,7 @@ def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "au
     (default: beside the checkpoint, features.png)."""
     loaded = load(checkpoint, which)
     if image is not None:
-        picture = read_picture(image, invert)
+        picture = read_picture(image, invert, loaded.payload)
         x, transform = picture_batch([picture], loaded)
         source = f"{picture.path}: {', '.join(picture.steps)}; {transform}"
         label = picture.path.name
@@ -340,10 +351,10 @@ def run_row(run_dir, label: str) -> dict:
     info, history = read_run(run_dir)
     config, size = info["config"], info["input_size"]
     with torch.device("meta"):  # shapes and counts only: no weights allocated, nothing computed
-        model = create_model(config["model"], num_classes=len(info["classes"]), in_channels=1)
+        model = create_model(config["model"], num_classes=len(info["classes"]), in_channels=info.get("in_channels", 1))
     return {
         "run": label, "model": config["model"], "dataset": config["dataset"], "input": size,
-        "parameters": info["parameters"], "mult_adds": summarize(model, (1, size, size)).mult_adds,
+        "parameters": info["parameters"], "mult_adds": summarize(model, (info.get("in_channels", 1), size, size)).mult_adds,
         "epochs": len(history), "best_test_acc": max(r["test_acc"] for r in history),
         # throughput of the training passes, averaged over epochs; time sums them (test passes excluded)
         "images_per_s": round(sum(r["images_per_s"] for r in history) / len(history), 1),

@@ -8,7 +8,7 @@ from ..version import __version__
 from ..errors import CnnlabError
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
-COMMAND_MODULES = ["data", "models", "train", "views", "conv", "explore"]
+COMMAND_MODULES = ["data", "models", "train", "views", "conv", "tools", "explore"]
 
 
 def build_parser() -> argparse.ArgumentParser:

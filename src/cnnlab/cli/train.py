@@ -17,6 +17,21 @@ def _flag_type(f):
     return kind
 
 
+def add_config_flags(p, skip) -> None:
+    """TrainConfig's fields (but `skip`) as flags of parser `p`; each defaults to None, meaning "not given"."""
+    for f in fields(TrainConfig):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.metadata.get("parse") or _flag_type(f)
+        help_text = f"{f.metadata['help']} (default: {f.default})"
+        if kind is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            p.add_argument(flag, type=kind, choices=f.metadata.get("choices"), default=None, help=help_text,
+                           metavar=None if f.metadata.get("choices") else f.name.split("_")[-1].upper())
+
+
 def register(commands):
     p = commands.add_parser("train", help="train a model (see `cnnlab recipes` for presets)",
                             description="Train MODEL and leave a run directory with config.json, metrics.csv, "
@@ -27,17 +42,7 @@ def register(commands):
     p.add_argument("--recipe", help="preset: " + ", ".join(RECIPES))
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt "
                    "(with its saved settings; --epochs may extend it)")
-    for f in fields(TrainConfig):
-        if f.name in _SKIP:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        kind = _flag_type(f)
-        help_text = f"{f.metadata['help']} (default: {f.default})"
-        if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            p.add_argument(flag, type=kind, choices=f.metadata.get("choices"), default=None, help=help_text,
-                           metavar=None if f.metadata.get("choices") else f.name.split("_")[-1].upper())
+    add_config_flags(p, skip=_SKIP)
     p.formatter_class = argparse.HelpFormatter  # defaults are spelled out above
     p.set_defaults(func=run_train)
 
