@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .data import Batches, load_dataset
+from .data import load_dataset
 from .notebook import LiveFigure, Progress, bar, in_notebook
 from .ops import corr2d  # d2l 6.2's loop, the first rung of cnnlab's convolution ladder
 from .plots import subplots
+from .report import openmp_note
 from .trainer import xavier_init
 
 __all__ = ["Accumulator", "Animator", "Timer", "accuracy", "corr2d", "evaluate_accuracy_gpu", "get_fashion_mnist_labels",
@@ -103,29 +105,41 @@ def get_fashion_mnist_labels(labels) -> list[str]:
 
 class DataIter:
     """An epoch-after-epoch iterable over a split held in memory, like d2l's DataLoader: len() batches of
-    float32 images in [0, 1], (B, 1, H, W), and int64 labels. Each pass draws a new order from torch's global
-    generator when shuffling (so torch.manual_seed makes runs repeat, as with a DataLoader)."""
+    float32 images in [0, 1], (B, 1, H, W), and int64 labels. The images are converted to float once, here
+    (d2l's pipeline has no Normalize, so there is nothing left to do per batch): an epoch is then one shuffling
+    gather, and a batch a view of it (resized per batch when asked). Unlike data.Batches, which normalises and
+    resizes each batch from uint8 so that any data set and input size fit in memory. Each shuffled pass draws its
+    order from torch's global generator, so torch.manual_seed makes runs repeat, as with a DataLoader."""
 
-    def __init__(self, split, batch_size: int, shuffle: bool, resize=None):
-        self.batches = Batches(split, batch_size, shuffle=shuffle, size=resize)  # mean 0, std 1: ToTensor's range
-        self.batch_size, self.shuffle = batch_size, shuffle
+    def __init__(self, split, batch_size: int, shuffle: bool, resize=None, limit=None):
+        n = len(split) if limit is None else min(limit, len(split))
+        self.images = split.images[:n].unsqueeze(1).float().div_(255)  # (N, 1, 28, 28) in [0, 1], as ToTensor
+        self.labels = split.labels[:n]
+        self.batch_size, self.shuffle, self.resize = batch_size, shuffle, resize
 
     def __len__(self):
-        return len(self.batches)
+        return -(-len(self.labels) // self.batch_size)
 
     def __iter__(self):
+        images, labels = self.images, self.labels
         if self.shuffle:
-            self.batches.seed = int(torch.randint(2**31 - 1, ()))
-        return iter(self.batches)
+            order = torch.randperm(len(labels))
+            images, labels = images.index_select(0, order), labels.index_select(0, order)
+        for i in range(0, len(labels), self.batch_size):
+            X = images[i:i + self.batch_size]
+            if self.resize is not None and self.resize != X.shape[-1]:
+                X = F.interpolate(X, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
+            yield X, labels[i:i + self.batch_size]
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None) -> tuple[DataIter, DataIter]:
+def load_data_fashion_mnist(batch_size: int, resize=None, *, limit=None) -> tuple[DataIter, DataIter]:
     """Fashion-MNIST as (train_iter, test_iter): the training set reshuffled every pass, the test set in order;
     images optionally resized to resize x resize (bilinear, per batch). Read once into memory from wherever
-    cnnlab finds the files (downloaded into the cache if they are nowhere)."""
+    cnnlab finds the files (downloaded into the cache if they are nowhere). `limit` (cnnlab's addition, for
+    quick tries): only the first `limit` images of each split."""
     data = load_dataset("fashion-mnist")
-    return (DataIter(data.train, batch_size, shuffle=True, resize=resize),
-            DataIter(data.test, batch_size, shuffle=False, resize=resize))
+    return (DataIter(data.train, batch_size, shuffle=True, resize=resize, limit=limit),
+            DataIter(data.test, batch_size, shuffle=False, resize=resize, limit=limit))
 
 
 # ---------------------------------------------------------------- pictures
@@ -227,6 +241,9 @@ def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, pa
     as well, and the curves in `path`. Returns nothing, as d2l's does."""
     xavier_init(net)
     print("training on", device)
+    note = openmp_note(torch.get_num_threads()) if torch.device(device).type == "cpu" else None
+    if note:
+        print(note)
     net.to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     loss = nn.CrossEntropyLoss()

@@ -54,7 +54,14 @@ def _save(fig, path, dpi: int = 110) -> FigurePath:
 def plot_curves(histories: dict, path) -> Path:
     """Loss and accuracy against epoch for one or more runs ({label: per-epoch rows}); returns the PNG path.
     Each run has one colour; train is a solid line, test a dashed one."""
-    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 4.2))
+    fig = figure(figsize=(11, 4.2))
+    draw_curves(fig, histories)
+    return _save(fig, path)
+
+
+def draw_curves(fig, histories: dict) -> None:
+    """plot_curves' two panels drawn into `fig` (also redrawn in place by the notebook reporter)."""
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for i, (label, rows) in enumerate(histories.items()):
         epochs = [r["epoch"] for r in rows]
         color = f"C{i % 10}"
@@ -72,7 +79,6 @@ def plot_curves(histories: dict, path) -> Path:
     title = next(iter(histories)) if len(histories) == 1 else f"{len(histories)} runs"
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
 
 
 def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None, colors=None) -> Path:
