@@ -192,7 +192,8 @@ class Animator:
         ax.set_ylabel(ylabel)
         ax.set_xscale(xscale)
         ax.set_yscale(yscale)
-        ax.set_xlim(xlim)
+        if not (xlim and xlim[0] == xlim[1]):  # train_ch6 over one epoch asks for [1, 1]: matplotlib would warn
+            ax.set_xlim(xlim)
         ax.set_ylim(ylim)
         if self.legend:
             ax.legend(self.legend)
