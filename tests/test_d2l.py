@@ -200,3 +200,8 @@ def test_d2l_leaves_pyplot_and_the_backend_alone(tmp_path):
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
             "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend\n")
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, capture_output=True)
+
+
+def test_a_d2l_name_it_does_not_cover_says_what_it_covers():
+    with pytest.raises(AttributeError, match="cnnlab.d2l has no 'set_figsize': it covers .*train_ch6"):
+        d2l.set_figsize()

@@ -20,6 +20,14 @@ __all__ = ["Accumulator", "Animator", "Timer", "accuracy", "corr2d", "evaluate_a
            "load_data_fashion_mnist", "show_images", "train_ch6", "try_all_gpus", "try_gpu"]
 
 
+def __getattr__(name: str):
+    """A d2l name this module does not have: say what it covers, not just 'no attribute'."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"cnnlab.d2l has no '{name}': it covers the names d2l's convolution chapters use "
+                         f"({', '.join(__all__)}); see docs/d2l.md")
+
+
 # ---------------------------------------------------------------- devices
 def try_gpu(i: int = 0) -> torch.device:
     """GPU i if there is one, else the CPU."""
