@@ -152,7 +152,7 @@ def load_data_fashion_mnist(batch_size: int, resize=None, *, limit=None) -> tupl
 
 # ---------------------------------------------------------------- pictures
 def _show(fig, name: str):
-    """A finished picture: inline in a notebook, else a PNG in the working directory (said once, on stdout)."""
+    """A finished picture: inline in a notebook, else a PNG in the working directory (named on stdout)."""
     if in_notebook():
         from IPython.display import Image, display
 
