@@ -13,7 +13,7 @@ accuracy and evaluate_accuracy_gpu (under torch.no_grad, as d2l 2.0 has it; the 
 Animator that draws its lines into a figure but renders nothing, as d2l's does outside Jupyter. cnnlab's
 train_ch6 pays for writing its PNG at every point.
 
-    .venv/bin/python benchmarks/bench_d2l.py [--epochs 3] [--reps 2] [--skip-accuracy]
+    .venv/bin/python benchmarks/bench_d2l.py [--epochs 3] [--reps 3] [--skip-accuracy]
 """
 import argparse
 import ast
@@ -21,6 +21,7 @@ import contextlib
 import io
 import os
 import re
+import resource
 import statistics
 import time
 import types
@@ -111,19 +112,26 @@ def one_pass(loader) -> float:
     return time.perf_counter() - start
 
 
-def timed_train(train_ch6, loaders, epochs: int) -> tuple[float, str]:
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the DataLoader workers, joined every epoch)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_train(train_ch6, loaders, epochs: int) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one train_ch6 call on a fresh seed-003 LeNet, and its 'loss ...' line."""
     torch.manual_seed(0)
     net, out = seed_lenet(), io.StringIO()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     with contextlib.redirect_stdout(out):
         train_ch6(net, *loaders, epochs, 0.9, torch.device("cpu"))
-    return time.perf_counter() - start, out.getvalue().strip().splitlines()[-2]
+    return time.perf_counter() - start, cpu_seconds() - cpu, out.getvalue().strip().splitlines()[-2]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each timed train_ch6 call")
-    parser.add_argument("--reps", type=int, default=2, help="timed train_ch6 calls of each, alternating")
+    parser.add_argument("--reps", type=int, default=3, help="timed train_ch6 calls of each, alternating")
     parser.add_argument("--passes", type=int, default=3, help="timed loader passes of each, alternating")
     parser.add_argument("--skip-accuracy", action="store_true", help="skip (a), seed 003's 10 epochs")
     parser.add_argument("--out", default="bench_d2l_out", help="directory for the PNGs cnnlab's train_ch6 writes")
@@ -147,15 +155,21 @@ def main():
           f"{theirs / ours:.0f}x faster (target >= 10x)", flush=True)
 
     ways = {"cnnlab": (d2l.train_ch6, ours_loaders), "d2l": (reference_train_ch6(), theirs_loaders)}
-    walls = {name: [] for name in ways}
+    walls, cpus = {name: [] for name in ways}, {name: [] for name in ways}
     for rep in range(args.reps):
         for name, (train_ch6, loaders) in ways.items():
-            seconds, line = timed_train(train_ch6, loaders, args.epochs)
+            seconds, cpu, line = timed_train(train_ch6, loaders, args.epochs)
             walls[name].append(seconds)
-            print(f"    rep {rep} {name:>6}: {seconds:6.1f} s, {line}", flush=True)
+            cpus[name].append(cpu)
+            print(f"    rep {rep} {name:>6}: {seconds:6.1f} s wall, {cpu:6.1f} s CPU, {line} "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    # each pair ran back to back: its ratio is the least disturbed by the machine's load drifting between pairs
+    ratios = [d / c for c, d in zip(walls["cnnlab"], walls["d2l"])]
     ours, theirs = statistics.median(walls["cnnlab"]), statistics.median(walls["d2l"])
-    print(f"(c) train_ch6 on seed 003's LeNet, {args.epochs} epochs, median of {args.reps}: cnnlab {ours:.1f} s, "
-          f"d2l {theirs:.1f} s: {theirs / ours:.2f}x faster (target >= 2x)", flush=True)
+    print(f"(c) train_ch6 on seed 003's LeNet, {args.epochs} epochs, {args.reps} pairs: cnnlab median {ours:.1f} s, "
+          f"d2l {theirs:.1f} s wall; per pair {', '.join(f'{r:.2f}x' for r in ratios)}, median "
+          f"{statistics.median(ratios):.2f}x faster (target >= 2x); CPU time "
+          f"{statistics.median(cpus['d2l']) / statistics.median(cpus['cnnlab']):.2f}x less", flush=True)
 
     if not args.skip_accuracy:
         namespace, out = {"__name__": "__main__"}, io.StringIO()
