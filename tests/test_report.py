@@ -38,16 +38,12 @@ TRAIN = ("cnnlab.train('basic-cnn', dataset='synthetic', epochs=1, train_limit=6
          "out='run-{}')\n")
 
 
-def test_training_never_imports_pyplot_nor_picks_a_backend(tmp_path):
-    code = ("import sys, matplotlib\nbackend = dict.__getitem__(matplotlib.rcParams, 'backend')\nimport cnnlab\n"
-            + TRAIN.format(1) +
-            "assert 'matplotlib.pyplot' not in sys.modules\n"
-            "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend\n")
-    python(code, tmp_path)
-
-
-def test_openmp_note_only_when_torch_came_first_and_nothing_is_set(tmp_path):
-    first = python("import cnnlab, os\nprint(os.environ['GOMP_SPINCOUNT'])\n" + TRAIN.format(1), tmp_path)
+def test_training_leaves_pyplot_and_the_backend_alone_and_notes_openmp_only_when_torch_came_first(tmp_path):
+    # dict.__getitem__: reading rcParams['backend'] the usual way would itself pick a backend (importing pyplot)
+    first = python("import sys, matplotlib\nbackend = dict.__getitem__(matplotlib.rcParams, 'backend')\n"
+                   "import cnnlab, os\nprint(os.environ['GOMP_SPINCOUNT'])\n" + TRAIN.format(1) +
+                   "assert 'matplotlib.pyplot' not in sys.modules\n"
+                   "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend\n", tmp_path)
     assert first.stdout.startswith("10000\n") and "note: torch was imported before cnnlab" not in first.stdout
     late = python("import torch\nimport cnnlab, os\nprint(os.environ.get('GOMP_SPINCOUNT'))\n" + TRAIN.format(2), tmp_path)
     assert late.stdout.startswith("None\n")  # not set after libgomp has read it: config.json stays true
