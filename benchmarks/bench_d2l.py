@@ -128,24 +128,7 @@ def timed_train(train_ch6, loaders, epochs: int) -> tuple[float, float, str]:
     return time.perf_counter() - start, cpu_seconds() - cpu, out.getvalue().strip().splitlines()[-2]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs of each timed train_ch6 call")
-    parser.add_argument("--reps", type=int, default=3, help="timed train_ch6 calls of each, alternating")
-    parser.add_argument("--passes", type=int, default=3, help="timed loader passes of each, alternating")
-    parser.add_argument("--skip-accuracy", action="store_true", help="skip (a), seed 003's 10 epochs")
-    parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before (a)")
-    parser.add_argument("--out", default="bench_d2l_out", help="directory for the PNGs cnnlab's train_ch6 writes")
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    os.chdir(args.out)
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
-          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}; reference: DataLoader with "
-          f"{D2L_WORKERS} workers over PIL images", flush=True)
-    data = load_dataset("fashion-mnist", download=False)
-
-    ours_loaders, theirs_loaders = d2l.load_data_fashion_mnist(256), reference_load_data_fashion_mnist(data, 256)
+def loader_pass(args, ours_loaders, theirs_loaders):
     passes = {"cnnlab": [], "d2l": []}
     for _ in range(args.passes):
         passes["cnnlab"].append(one_pass(ours_loaders[0]))
@@ -155,6 +138,8 @@ def main():
           f"cnnlab {ours:.3f} s ({60_000 / ours:,.0f} img/s), d2l {theirs:.2f} s ({60_000 / theirs:,.0f} img/s): "
           f"{theirs / ours:.0f}x faster (target >= 10x)", flush=True)
 
+
+def train_pairs(args, ours_loaders, theirs_loaders):
     ways = {"cnnlab": (d2l.train_ch6, ours_loaders), "d2l": (reference_train_ch6(), theirs_loaders)}
     walls, cpus = {name: [] for name in ways}, {name: [] for name in ways}
     for rep in range(args.reps):
@@ -172,18 +157,45 @@ def main():
           f"{statistics.median(ratios):.2f}x faster (target >= 2x); CPU time "
           f"{statistics.median(cpus['d2l']) / statistics.median(cpus['cnnlab']):.2f}x less", flush=True)
 
-    if not args.skip_accuracy:
-        namespace, out = {"__name__": "__main__"}, io.StringIO()
-        torch.manual_seed(args.seed)
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(out):
-            for code in seed_cells("lenet"):
-                run_cell(code.replace("from d2l import torch as d2l", "from cnnlab import d2l"), namespace)
-        last = out.getvalue().strip().splitlines()[-2:]
-        test_acc = float(re.search(r"test acc ([0-9.]+)", last[0]).group(1))
-        print(f"(a) seed 003's LeNet section, unchanged but for the import, torch.manual_seed({args.seed}), 10 epochs in "
+
+def seed_accuracy(args):
+    namespace, out = {"__name__": "__main__"}, io.StringIO()
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        for code in seed_cells("lenet"):
+            run_cell(code.replace("from d2l import torch as d2l", "from cnnlab import d2l"), namespace)
+    last = out.getvalue().strip().splitlines()[-2:]
+    test_acc = float(re.search(r"test acc ([0-9.]+)", last[0]).group(1))
+    print(f"(a) seed 003's LeNet section, unchanged but for the import, torch.manual_seed({args.seed}), 10 epochs in "
               f"{time.perf_counter() - start:.0f} s: {' / '.join(last)}; test acc {test_acc:.3f} "
               f"({'in' if test_acc >= 0.78 else 'below'} the d2l band, >= 0.78)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of each timed train_ch6 call")
+    parser.add_argument("--reps", type=int, default=3, help="timed train_ch6 calls of each, alternating (0: skip (c))")
+    parser.add_argument("--passes", type=int, default=3, help="timed loader passes of each, alternating (0: skip (b))")
+    parser.add_argument("--skip-accuracy", action="store_true", help="skip (a), seed 003's 10 epochs")
+    parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before (a)")
+    parser.add_argument("--out", default="bench_d2l_out", help="directory for the PNGs cnnlab's train_ch6 writes")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    os.chdir(args.out)
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}; reference: DataLoader with "
+          f"{D2L_WORKERS} workers over PIL images", flush=True)
+    data = load_dataset("fashion-mnist", download=False)
+
+    ours_loaders, theirs_loaders = d2l.load_data_fashion_mnist(256), reference_load_data_fashion_mnist(data, 256)
+    if args.passes:
+        loader_pass(args, ours_loaders, theirs_loaders)
+    if args.reps:
+        train_pairs(args, ours_loaders, theirs_loaders)
+    if not args.skip_accuracy:
+        seed_accuracy(args)
 
 
 if __name__ == "__main__":
