@@ -179,7 +179,7 @@ def main():
     parser.add_argument("--passes", type=int, default=3, help="timed loader passes of each, alternating (0: skip (b))")
     parser.add_argument("--skip-accuracy", action="store_true", help="skip (a), seed 003's 10 epochs")
     parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed before (a)")
-    parser.add_argument("--out", default="bench_d2l_out", help="directory for the PNGs cnnlab's train_ch6 writes")
+    parser.add_argument("--out", default="runs/bench_d2l", help="directory for the PNGs cnnlab's train_ch6 writes")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     os.chdir(args.out)
