@@ -6,9 +6,10 @@ from PIL import Image
 
 
 class PerSampleMNIST(torch.utils.data.Dataset):
-    """uint8 array -> PIL image -> (optional bilinear resize) -> float tensor in [0, 1] -> normalised, per item."""
+    """uint8 array -> PIL image -> (optional bilinear resize) -> float tensor in [0, 1] -> normalised, per item.
+    mean=None: no Normalize (d2l's load_data_fashion_mnist: Resize?, ToTensor)."""
 
-    def __init__(self, split, mean: float, std: float, size: int | None = None):
+    def __init__(self, split, mean: float | None, std: float | None, size: int | None = None):
         self.images, self.labels = split.images.numpy(), split.labels.numpy()
         self.mean, self.std, self.size = mean, std, size
 
@@ -22,4 +23,6 @@ class PerSampleMNIST(torch.utils.data.Dataset):
         # ToTensor: PIL -> (H, W, C) uint8 array -> (C, H, W) -> float / 255
         x = torch.from_numpy(np.array(image, np.uint8, copy=True))
         x = x.view(image.size[1], image.size[0], 1).permute(2, 0, 1).contiguous().float().div(255)
-        return x.sub_(self.mean).div_(self.std), int(self.labels[i])  # Normalize
+        if self.mean is not None:
+            x = x.sub_(self.mean).div_(self.std)  # Normalize
+        return x, int(self.labels[i])

@@ -3,6 +3,7 @@
 The public names below are imported on first use (PEP 562), so `import cnnlab` and the `cnnlab --help`
 command stay fast: torch loads only when something needs it."""
 import os
+import sys
 from importlib import import_module
 
 from .version import __version__
@@ -10,9 +11,15 @@ from .version import __version__
 # OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores,
 # that spinning collapsed training ~10x (basic-cnn: ~500 instead of ~5,000 images/s); never spinning
 # (OMP_WAIT_POLICY=PASSIVE) cost ~40% on an idle machine. A short spin keeps both: measured idle 17-22k images/s
-# (spinning: 18-21k), beside two busy processes ~4-5k (passive: ~4.8k). Takes effect only when cnnlab is imported
-# before torch (always so for the `cnnlab` command); the user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-if "OMP_WAIT_POLICY" not in os.environ:
+# (spinning: 18-21k), beside two busy processes ~4-5k (passive: ~4.8k). The user's own OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT wins.
+# libgomp reads the variable once, when torch loads it: this is the one place it can be set, and only when cnnlab
+# is imported before torch (always so for the `cnnlab` command). A notebook or script that imports torch first
+# (as every d2l seed does) keeps the long spin: that, not the kernel, made notebook training slow (2 threads: a
+# few times slower than the same notebook importing cnnlab first; benchmarks/bench_notebook.py). Setting the
+# variable after the fact would only make config.json record a setting not in force, so cnnlab leaves it unset;
+# the reporter's header then says how to get the speed back (report.openmp_note).
+if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 # public name -> the module that defines it
@@ -25,8 +32,9 @@ _EXPORTS = {
     **dict.fromkeys(["resume", "train"], "trainer"),
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
 }
-_SUBMODULES = ("checkpoint", "cli", "config", "data", "distributed", "errors", "evaluate", "inspect", "kernels",
-               "lessons", "models", "ops", "plots", "report", "rundir", "signals", "trainer", "views")
+_SUBMODULES = ("checkpoint", "cifar", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
+               "explore", "export", "folder", "inspect", "kernels", "lessons", "lr_find", "models", "notebook", "ops",
+               "plots", "report", "rundir", "signals", "tensorboard", "trainer", "views")
 
 __all__ = ["__version__", *_EXPORTS]
 

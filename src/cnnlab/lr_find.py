@@ -162,10 +162,9 @@ def find_lr_for(config, *, start: float = START, end: float = END, steps: int = 
 
 def plot_finding(finding: LRFinding, path, title: str = "") -> Path:
     """Loss against learning rate (log scale): raw and smoothed, the suggestion and the minimum marked."""
-    from .plots import _pyplot, _save
+    from .plots import _save, subplots
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = subplots(figsize=(7, 4.2))
     finite = [s for s in finding.smoothed if math.isfinite(s)]
     ax.plot(finding.lrs, finding.losses, color="0.75", lw=0.8, label="loss per step")
     ax.plot(finding.lrs[:len(finite)], finite, color="C0", lw=1.8, label="smoothed")

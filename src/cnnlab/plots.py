@@ -1,5 +1,7 @@
 """Pictures drawn from data that is already computed (histories, images, matrices, embeddings, activations):
-headless matplotlib (Agg), one PNG per call, the path returned. What to draw is computed in views.py."""
+one PNG per call, the path returned; the path carries the figure (`.figure`), which a notebook shows inline.
+Figures are matplotlib.figure.Figure objects, never pyplot's: the user's backend and open figures stay as
+they were. What to draw is computed in views.py."""
 import math
 import textwrap
 from pathlib import Path
@@ -7,34 +9,60 @@ from pathlib import Path
 from .errors import ConfigError
 
 
-def _pyplot():
+def figure(**options):
+    """A new figure outside pyplot (no backend chosen, nothing global kept: it is freed with its last reference);
+    savefig renders it with Agg."""
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize, **options):
+    """pyplot.subplots' (figure, axes), on a figure of our own."""
+    fig = figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **options)
+
+
+def colormap(name: str):
     import matplotlib
 
-    matplotlib.use("Agg")  # no screen needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps[name]
 
 
-def _save(fig, path, dpi: int = 110, flag: str = "--out") -> Path:
+class FigurePath(type(Path())):
+    """The PNG's path, carrying the figure drawn into it: a notebook shows it inline (`_repr_png_`)."""
+    figure = None
+    dpi = 110
+
+    def _repr_png_(self):
+        from .notebook import png_bytes
+
+        return png_bytes(self.figure, self.dpi) if self.figure is not None else None
+
+
+def _save(fig, path, dpi: int = 110, flag: str = "--out") -> FigurePath:
     """The one writer of every picture: a path that cannot be written is a ConfigError naming it and `flag`."""
-    plt = _pyplot()
-    path = Path(path)
+    path = FigurePath(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
     except (OSError, ValueError) as error:  # ValueError: a file name ending in a format matplotlib cannot write
         raise ConfigError(f"cannot write {path} ({error}); choose another {flag}") from None
-    finally:
-        plt.close(fig)
+    path.figure, path.dpi = fig, dpi
     return path
 
 
 def plot_curves(histories: dict, path) -> Path:
     """Loss and accuracy against epoch for one or more runs ({label: per-epoch rows}); returns the PNG path.
     Each run has one colour; train is a solid line, test a dashed one."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = figure(figsize=(11, 4.2))
+    draw_curves(fig, histories)
+    return _save(fig, path)
+
+
+def draw_curves(fig, histories: dict) -> None:
+    """plot_curves' two panels drawn into `fig` (also redrawn in place by the notebook reporter)."""
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for i, (label, rows) in enumerate(histories.items()):
         epochs = [r["epoch"] for r in rows]
         color = f"C{i % 10}"
@@ -52,19 +80,17 @@ def plot_curves(histories: dict, path) -> Path:
     title = next(iter(histories)) if len(histories) == 1 else f"{len(histories)} runs"
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
 
 
 def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None, colors=None) -> Path:
     """A grid of images (each (H, W) grayscale or (H, W, 3) RGB, any numeric range) with a title under each.
     `colors` optionally colours each title (e.g. green for right, red for wrong)."""
-    plt = _pyplot()
     n = len(images)
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
     lines = max(t.count("\n") + 1 for t in titles)  # room above each image for its title
     width = max(1.45 * cols, 4.5)  # a grid of one or two columns still needs room for its titles
-    fig, axes = plt.subplots(rows, cols, figsize=(width, (1.4 + 0.14 * lines) * rows + (0.5 if title else 0)),
+    fig, axes = subplots(rows, cols, figsize=(width, (1.4 + 0.14 * lines) * rows + (0.5 if title else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -82,11 +108,10 @@ def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None,
 def plot_confusion(matrix, classes, per_class, path, title: str = "") -> Path:
     """The confusion matrix (rows: true class, columns: predicted), shaded by the fraction of each true class,
     with the counts written in; each row's label carries that class's accuracy."""
-    plt = _pyplot()
     counts = matrix.numpy() if hasattr(matrix, "numpy") else matrix
     fractions = counts / counts.sum(1, keepdims=True).clip(min=1)
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(2.2 + 0.62 * n, 1.4 + 0.55 * n))
+    fig, ax = subplots(figsize=(2.2 + 0.62 * n, 1.4 + 0.55 * n))
     image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
@@ -108,10 +133,9 @@ def plot_embedding(points, labels, classes, path, title: str = "") -> Path:
     (Morvan's tutorial writes every point's label; the median keeps the picture readable with thousands of points)."""
     import numpy as np
 
-    plt = _pyplot()
     points, labels = np.asarray(points), np.asarray(labels)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
-    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    fig, ax = subplots(figsize=(7.5, 6.5))
+    cmap = colormap("tab10" if len(classes) <= 10 else "tab20")
     for k, name in enumerate(classes):
         mine = points[labels == k]
         if len(mine) == 0:
@@ -131,11 +155,10 @@ def plot_embedding(points, labels, classes, path, title: str = "") -> Path:
 def plot_activations(image, layers, path, *, max_maps: int = 16, title: str = "") -> Path:
     """The input image, then one grid per layer: `layers` is a list of (label, (C, H, W) array); up to `max_maps`
     channels of each are shown, each map scaled to its own range (brighter = stronger response)."""
-    plt = _pyplot()
     cols, tile, head = 8, 1.1, 0.35  # maps per row; inches per map and per grid title
     rows = [1] + [math.ceil(min(len(maps), max_maps) / cols) for _, maps in layers]
     inches = [tile * r + head for r in rows]
-    fig = plt.figure(figsize=(tile * cols, sum(inches)))
+    fig = figure(figsize=(tile * cols, sum(inches)))
     subfigs = fig.subfigures(len(rows), 1, height_ratios=inches, squeeze=False)[:, 0]
     for subfig, h in zip(subfigs, inches):  # tight grids: only the title takes room above them
         subfig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=1 - head / h, wspace=0.06, hspace=0.06)
@@ -160,7 +183,6 @@ def plot_kernels(weights, path, title: str = "") -> Path:
     zero shared by all tiles (red excites, blue inhibits), so their strengths can be compared."""
     import numpy as np
 
-    plt = _pyplot()
     weights = np.asarray(weights)
     out_ch, in_ch = weights.shape[:2]
     tiles = weights.reshape(out_ch * in_ch, *weights.shape[2:])
@@ -172,7 +194,7 @@ def plot_kernels(weights, path, title: str = "") -> Path:
         cols = in_ch
     rows = math.ceil(n / cols)
     limit = float(np.abs(tiles).max()) or 1.0
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1.0, 1.15 * rows + 0.5), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.1 * cols + 1.0, 1.15 * rows + 0.5), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -185,8 +207,7 @@ def plot_kernels(weights, path, title: str = "") -> Path:
 
 def plot_accuracy_vs_time(runs, path) -> Path:
     """Test accuracy after each epoch against cumulative training seconds; `runs` = [(label, seconds, accuracies)]."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = subplots(figsize=(6.5, 4.2))
     for i, (label, seconds, accuracies) in enumerate(runs):
         ax.plot(seconds, accuracies, "-o", ms=4, color=f"C{i % 10}", label=label)
     ax.set_xlabel("training time (s, test passes excluded)")
@@ -200,8 +221,7 @@ def plot_accuracy_vs_time(runs, path) -> Path:
 
 def plot_accuracy_vs_params(runs, path) -> Path:
     """Best test accuracy against parameter count (log scale); `runs` = [(label, parameters, accuracy)]."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = subplots(figsize=(6.5, 4.2))
     for i, (label, params, accuracy) in enumerate(runs):
         ax.scatter([params], [accuracy], s=40, color=f"C{i % 10}", label=label, zorder=3)
         ax.annotate(label, (params, accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8)
@@ -220,8 +240,7 @@ def plot_panels(panels, path, title: str = "", flag: str = "--plot") -> Path:
     negatives dark); small arrays get their values written in. Used by the convolution lessons."""
     import numpy as np
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
     for ax, (name, values) in zip(axes[0], panels):
         a = values.detach().float().numpy() if hasattr(values, "detach") else np.asarray(values, dtype=float)
         limit = max(abs(a).max(), 1e-8)

@@ -1,13 +1,33 @@
-"""How a training run shows itself on the console: a tqdm bar per epoch (running loss, accuracy, images/s),
-one line per epoch, and d2l's closing summary. The trainer calls these hooks; it never prints."""
+"""How a training run shows itself: on a console a tqdm bar per epoch (running loss, accuracy, images/s), one
+line per epoch and d2l's closing summary, all on standard output (Jupyter shows standard error in red, as if it
+were an error); in Jupyter the same lines, a one-line progress display and one live figure of the curves, each
+updated in place. The trainer calls these hooks; it never prints."""
+import os
 import sys
 
 from tqdm import tqdm
 
+from .notebook import LiveFigure, Progress, bar, in_notebook
+
+
+def openmp_note(threads: int) -> str | None:
+    """A line for runs whose OpenMP threads keep libgomp's long spin-wait (torch imported before cnnlab, nothing
+    set by the user; see cnnlab/__init__.py), else None."""
+    if threads < 2 or "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        return None
+    return ("note: torch was imported before cnnlab, so OpenMP's threads spin-wait at full length, which makes "
+            "training several times slower on a shared CPU; import cnnlab before torch (restart the kernel first "
+            "in a notebook) or set GOMP_SPINCOUNT=10000 before importing torch")
+
+
+def default_reporter():
+    """NotebookReporter in a Jupyter kernel, else ConsoleReporter."""
+    return NotebookReporter() if in_notebook() else ConsoleReporter()
+
 
 class ConsoleReporter:
     def __init__(self, file=None):
-        self.file = file or sys.stderr
+        self.file = file or sys.stdout
         self.bar = None
 
     def start(self, info: dict, run_dir) -> None:
@@ -17,6 +37,9 @@ class ConsoleReporter:
               f"{info['parameters']:,} parameters; {info['device']}, {info['precision']}, {info['threads']} threads"
               f"{', %d processes' % info['world_size'] if info['world_size'] > 1 else ''}; run directory {run_dir}",
               file=self.file)
+        note = openmp_note(info["threads"]) if info["device"] == "cpu" else None
+        if note:
+            print(note, file=self.file)
         print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} {'sec':>6}",
               file=self.file)
 
@@ -30,6 +53,9 @@ class ConsoleReporter:
 
     def epoch_end(self, row: dict) -> None:
         self.bar.close()
+        self.line(row)
+
+    def line(self, row: dict) -> None:
         print(f"{row['epoch']:>5} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} {row['test_loss']:>9.4f} "
               f"{row['test_acc']:>8.4f} {row['images_per_s']:>8,.0f} {row['seconds']:>6.1f}", file=self.file)
 
@@ -60,3 +86,44 @@ class NullReporter:
 
     def finish(self, history: list[dict], device: str) -> None:
         pass
+
+
+class NotebookReporter(ConsoleReporter):
+    """Jupyter: the console's header, epoch lines and summary as text; instead of tqdm's bar one progress line,
+    and one figure of loss and accuracy redrawn in place after each epoch (the cell's other output stays)."""
+
+    def start(self, info: dict, run_dir) -> None:
+        super().start(info, run_dir)
+        self.epochs = info["config"]["epochs"]
+        self.title = info["config"]["model"]
+        self.progress, self.live, self.fig, self.history = Progress("starting"), None, None, []
+
+    def epoch_start(self, epoch: int, steps: int, done: int) -> None:
+        self.epoch, self.steps = epoch, steps
+        self.progress.update(f"epoch {epoch}/{self.epochs} {bar(done, steps)}", force=True)
+
+    def step(self, step: int, loss: float, acc: float, images_per_s: float) -> None:
+        self.progress.update(f"epoch {self.epoch}/{self.epochs} {bar(step, self.steps)} loss {loss:.3f}, "
+                             f"acc {acc:.3f}, {images_per_s:,.0f} img/s")
+
+    def epoch_end(self, row: dict) -> None:
+        self.line(row)
+        self.progress.update(f"epoch {row['epoch']}/{self.epochs} done: test acc {row['test_acc']:.4f}", force=True)
+        self.history.append(row)
+        self.draw()
+
+    def draw(self) -> None:
+        from .plots import draw_curves, figure
+
+        if self.fig is None:
+            self.fig = figure(figsize=(9, 3.4))
+        self.fig.clear()
+        draw_curves(self.fig, {self.title: self.history})
+        if self.live is None:
+            self.live = LiveFigure(self.fig)
+        else:
+            self.live.update()
+
+    def finish(self, history: list[dict], device: str) -> None:
+        self.progress.update(f"done: {len(history)} epochs, test acc {history[-1]['test_acc']:.4f}", force=True)
+        super().finish(history, device)

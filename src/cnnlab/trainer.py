@@ -427,9 +427,9 @@ def train(model: str | None = None, *, resume_from=None, progress: bool = True, 
     returns the trained model and its per-epoch history.
 
     >>> net, history = cnnlab.train("basic-cnn", dataset="synthetic", epochs=1)"""
-    from .report import ConsoleReporter
+    from .report import default_reporter
 
-    reporter = ConsoleReporter() if progress else None
+    reporter = default_reporter() if progress else None
     if resume_from is not None:
         return resume(resume_from, reporter, **options)
     return fit(resolve({"model": model, **options}), reporter)
