@@ -25,7 +25,7 @@ _EXPORTS = {
     **dict.fromkeys(["resume", "train"], "trainer"),
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
 }
-_SUBMODULES = ("checkpoint", "cli", "config", "data", "distributed", "errors", "evaluate", "inspect", "kernels",
+_SUBMODULES = ("checkpoint", "cli", "config", "data", "distributed", "errors", "evaluate", "hints", "inspect", "kernels",
                "lessons", "models", "ops", "plots", "report", "rundir", "signals", "trainer", "views")
 
 __all__ = ["__version__", *_EXPORTS]
