@@ -77,7 +77,7 @@ def _cut(path: Path, keep: int):
 
 DATA_DEFECTS = {  # case id: (what is done to the directory, message pattern)
     "data-missing-file": (lambda d: (d / TRAIN_IMAGES).unlink(),
-                          rf"data set 'mnist' not found \(looked in \S+/data \(missing {TRAIN_IMAGES}\).*to get it:"),
+                          rf"\S+/data: --data-dir does not hold data set 'mnist' \(missing {TRAIN_IMAGES}\); to get it:"),
     "data-truncated-gzip": (lambda d: _cut(d / TRAIN_IMAGES, 100),
                             rf"/data/{TRAIN_IMAGES}: corrupt gzip file: truncated gzip stream"),
     "data-corrupt-gzip": (lambda d: (d / TRAIN_IMAGES).write_bytes((d / TRAIN_IMAGES).read_bytes()[:-8] + bytes(8)),
@@ -262,9 +262,9 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
                                    r"\S+/a-file/d: cannot create the download directory: Not a directory"),
     "eval-batch-size-zero": (["eval", "{run}", "--batch-size", "0"], r"--batch-size must be a positive integer, got 0"),
     "confusion-limit-zero": (["confusion", "{run}", "--limit", "0"], r"--limit must be at least 1, got 0"),
-    "show-n-zero": (["show", "synthetic", "--n", "0"], r"--n must be at least 1, got 0"),
-    "predict-n-zero": (["predict", "{run}", "--n", "0"], r"--n must be at least 1, got 0"),
-    "tsne-n-too-small": (["tsne", "{run}", "--n", "2"], r"--n must be at least 5 for t-SNE, got 2"),
+    "show-n-zero": (["show", "synthetic", "--limit", "0"], r"--limit must be in 1-100 \(images one picture shows\), got 0"),
+    "predict-n-zero": (["predict", "{run}", "--limit", "0"], r"--limit must be at least 1, got 0"),
+    "tsne-n-too-small": (["tsne", "{run}", "--limit", "2"], r"--limit must be at least 5 for t-SNE, got 2"),
     "features-index-out-of-range": (["features", "{run}", "--index", "1000"], r"--index must be in 0-999, got 1000"),
     "cuda-without-gpu-train": (["train", "basic-cnn", *SYNTHETIC, "--device", "cuda"],
                                r"--device cuda: no CUDA GPU is available here; use --device cpu or auto"),

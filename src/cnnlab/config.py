@@ -98,7 +98,7 @@ def _d2l(model, lr, batch, resize=None, **more):
 
 
 RECIPES = {
-    "seed000": Recipe("Liu Er's PyTorch course, lecture 10: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST "
+    "liuer": Recipe("Liu Er's PyTorch course, lecture 10: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST "
                       "normalisation, 10 epochs",
                       dict(model="basic-cnn", lr=0.01, momentum=0.5, batch_size=64, epochs=10, normalize="mnist",
                            optimizer="sgd", init="default")),
@@ -148,7 +148,8 @@ def family_defaults(model) -> dict:
         return {}
     from .models import model_info
 
-    return dict(FAMILIES[model_info(model).family].settings)
+    family = model_info(model).family
+    return dict(FAMILIES[family].settings) if family else {}
 
 
 def as_flags(settings: dict) -> str:

@@ -200,12 +200,13 @@ def cache_dir(name: str) -> Path:
 
 
 def candidate_dirs(name: str, data_dir=None) -> list[tuple[str, Path]]:
-    """Where files are looked for, in order: explicit dir / $CNNLAB_DATA, the user cache, system locations."""
+    """Where files are looked for, in order: explicit dir / $CNNLAB_DATA, the user cache, system locations.
+    An explicit directory is the only place looked in (see load_dataset)."""
     spec = dataset_spec(name)
-    found = []
     if data_dir is not None:
-        found.append(("--data-dir", Path(data_dir)))
-    elif os.environ.get("CNNLAB_DATA"):
+        return [("--data-dir", Path(os.path.expanduser(str(data_dir))))]
+    found = []
+    if os.environ.get("CNNLAB_DATA"):
         base = Path(os.environ["CNNLAB_DATA"])
         found += [("CNNLAB_DATA", base / name), ("CNNLAB_DATA", base)]
     found.append(("cache", cache_dir(name)))
@@ -285,6 +286,15 @@ def load_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:
         train, test = make_synthetic()
         return Dataset(name, train, test, spec.classes, spec.mean, spec.std, "generated")
     directory = locate(name, data_dir)
+    if directory is None and data_dir is not None:  # an explicit directory: no fall-back, no download
+        place = candidate_dirs(name, data_dir)[0][1]
+        if not place.is_dir():
+            problem = "no such directory" if not place.exists() else "not a directory"
+            raise DatasetError(f"{place}: --data-dir: {problem}; {ways_to_get(name)}")
+        present = _files(place)
+        missing = [f for pair in FILES.values() for f in pair if f not in present]
+        raise DatasetError(f"{place}: --data-dir does not hold data set '{name}' (missing {', '.join(missing)}); "
+                           f"{ways_to_get(name)}")
     if directory is None:
         if not download or not spec.mirrors:
             raise DatasetError(how_to_get(name, data_dir))

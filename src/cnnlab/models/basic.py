@@ -30,7 +30,7 @@ def morvan_cnn(num_classes=10, in_channels=1):
 
 
 class InceptionA(nn.Module):
-    """Seed 000's Inception block: four branches concatenated to 16 + 24 + 24 + 24 = 88 channels, same H, W."""
+    """Liu Er's lecture 11 Inception block: four branches concatenated to 16 + 24 + 24 + 24 = 88 channels, same H, W."""
 
     out_channels = 88
 
@@ -55,7 +55,7 @@ class InceptionA(nn.Module):
 
 
 class InceptionNet(nn.Module):
-    """Seed 000's net: conv 10 -> InceptionA -> conv 20 -> InceptionA -> fc 1408."""
+    """Liu Er's lecture 11 net: conv 10 -> InceptionA -> conv 20 -> InceptionA -> fc 1408."""
 
     def __init__(self, num_classes=10, in_channels=1):
         super().__init__()
@@ -75,7 +75,7 @@ class InceptionNet(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """Seed 000's residual block: relu(x + conv(relu(conv(x)))), channels and size unchanged."""
+    """Liu Er's lecture 11 residual block: relu(x + conv(relu(conv(x)))), channels and size unchanged."""
 
     def __init__(self, channels):
         super().__init__()
