@@ -115,6 +115,12 @@ def picture_batch(pictures, loaded: TrainedModel) -> tuple[torch.Tensor, str]:
     return batches.transform(images), words
 
 
+def check_limit(limit, data, least: int = 1) -> None:
+    """ConfigError unless --limit N (None: not given) is a count of `data`'s test images."""
+    if limit is not None and not least <= limit <= len(data.test):
+        raise ConfigError(f"--limit must be in {least}-{len(data.test)} (the {data.name} test images), got {limit}")
+
+
 # ---------------------------------------------------------------- show
 def show(dataset: str, n: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
     """A grid of the first `n` images of a data set split, each with its class name. Default: ./DATASET-SPLIT.png"""
@@ -179,8 +185,7 @@ def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=No
         raise ConfigError(f"--limit must be at least 1, got {n}")
     loaded = load(checkpoint, which)
     data = loaded.dataset(dataset, data_dir)
-    if n > len(data.test):
-        raise ConfigError(f"--limit must be in 1-{len(data.test)} (the {data.name} test images), got {n}")
+    check_limit(n, data)
     logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=n), loaded.evaluation)
     predictions = [Prediction(f"test[{i}]", top, data.classes[int(y)])
                    for i, (top, y) in enumerate(zip(top_k(logits, data.classes), labels))]
@@ -214,6 +219,7 @@ def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, m
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     loaded = load(checkpoint, which)
     data = loaded.dataset(data_dir=data_dir)
+    check_limit(limit, data)
     logits, labels = predict_split(loaded.model, loaded.test_batches(data, limit), loaded.evaluation)
     matrix = confusion_matrix(logits, labels, len(data.classes))
     per_class = per_class_accuracy(logits, labels, data.classes)
@@ -251,8 +257,7 @@ def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0, whic
         raise ConfigError(f"--limit must be at least 5 for t-SNE, got {n}")
     loaded = load(checkpoint, which)
     data = loaded.dataset(data_dir=data_dir)
-    if n > len(data.test):
-        raise ConfigError(f"--limit must be in 5-{len(data.test)} (the {data.name} test images), got {n}")
+    check_limit(n, data, least=5)
     batches = loaded.batches(data.test, limit=n)
     features = torch.cat([penultimate(loaded.model, x).float() for x, _ in batches])  # (n, D)
     points = embed_tsne(features, seed)

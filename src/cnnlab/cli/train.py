@@ -104,14 +104,16 @@ def run_eval(args):
     from ..errors import ConfigError
     from ..evaluate import evaluate, per_class_accuracy
     from ..rundir import load_trained
+    from ..views import check_limit
 
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     device = select_device(args.device)
     trained = load_trained(args.checkpoint, "last" if args.last else "best", device)
-    data = trained.dataset(args.dataset, args.data_dir)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    data = trained.dataset(args.dataset, args.data_dir)
+    check_limit(args.limit, data)
     score = evaluate(trained.model, trained.test_batches(data, args.limit, args.batch_size), trained.evaluation,
                      keep=args.per_class)
     how = trained.evaluation.precision + (", flip TTA" if trained.evaluation.tta else "")
@@ -128,8 +130,12 @@ def run_recipes(args):
     from ..models import list_models, model_info
 
     print("Recipes (cnnlab train --recipe NAME; explicit flags override a recipe's settings):")
+    defaults = TrainConfig()
     for name, recipe in RECIPES.items():
-        settings = as_flags({k: v for k, v in recipe.settings.items() if k != "model"})
+        # a recipe leaves the family defaults aside: spelled out, a setting it leaves alone takes TrainConfig's
+        family = FAMILIES[model_info(recipe.settings["model"]).family].settings
+        settings = {**recipe.settings, **{k: getattr(defaults, k) for k in family if k not in recipe.settings}}
+        settings = as_flags({k: v for k, v in settings.items() if k != "model"})
         print(f"{name:<14} {recipe.description}\n{'':<14} same as: cnnlab train {recipe.settings['model']} {settings}")
     print("\nWithout --recipe, a model trains with its family's defaults (explicit flags override them too):")
     for name, family in FAMILIES.items():

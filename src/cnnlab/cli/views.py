@@ -120,10 +120,25 @@ def run_show(args):
     _wrote(show(args.dataset, args.limit, args.split, args.out, args.data_dir))
 
 
+def _finished(run_dirs) -> list:
+    """The run directories with a finished epoch; a one-line warning for each other one (none: an error)."""
+    import sys
+
+    from ..errors import CheckpointError
+    from ..views import finished_runs
+
+    good, skipped = finished_runs(run_dirs)
+    for line in skipped:
+        print(f"cnnlab: warning: {line}", file=sys.stderr)
+    if not good:
+        raise CheckpointError(f"none of the {len(run_dirs)} run directories has a finished epoch")
+    return good
+
+
 def run_plot(args):
     from ..views import plot_runs
 
-    _wrote(plot_runs(args.run_dirs, args.out))
+    _wrote(plot_runs(_finished(args.run_dirs), args.out))
 
 
 def _top(prediction) -> str:
@@ -203,17 +218,9 @@ def run_kernels(args):
 
 
 def run_compare(args):
-    import sys
+    from ..views import compare, markdown_table
 
-    from ..errors import CheckpointError
-    from ..views import compare, finished_runs, markdown_table
-
-    run_dirs, skipped = finished_runs(args.run_dirs)
-    for line in skipped:
-        print(f"cnnlab: warning: {line}", file=sys.stderr)
-    if not run_dirs:
-        raise CheckpointError(f"none of the {len(args.run_dirs)} run directories has a finished epoch to compare")
-    rows, paths = compare(run_dirs, args.out)
+    rows, paths = compare(_finished(args.run_dirs), args.out)
     print(markdown_table(rows))
     for path in paths:
         _wrote(path)
