@@ -240,8 +240,8 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
     "train-limit-zero": (["train", "basic-cnn", *SYNTHETIC, "--train-limit", "0"],
                          r"--train-limit must be a positive integer, got 0"),
     "resume-with-settings": (["train", "--resume", "{run}", "--lr", "0.1"],
-                             r"--resume keeps the run's saved settings; only --epochs, --device, --threads may be given "
-                             r"\(got --lr\)"),
+                             r"--resume keeps the run's saved settings, and these differ from them: --lr 0\.1 \(the run "
+                             r"has \S+\); only --epochs, --device, --threads may change"),
     "resume-without-run": (["train", "--resume", "{tmp}/nothing"], r"/nothing/last\.pt: no such checkpoint file"),
     "new-run-in-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}"],
                           r"cannot write run directory \S+/a-file: File exists; choose another with --out"),

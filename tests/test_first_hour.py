@@ -107,21 +107,23 @@ def test_a_run_at_chance_prints_one_hint_line(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- one flag per idea, "did you mean" per command
-@pytest.mark.parametrize("argv, suggestion", [
-    (["tsne", "RUN", "--n", "100"], "--limit"),
-    (["predict", "RUN", "--n", "100"], "--limit"),
-    (["confusion", "RUN", "--test-limit", "100"], "--limit"),
-    (["train", "basic-cnn", "--limit", "100"], "--test-limit"),
-    (["train", "basic-cnn", "--epohcs", "2"], "--epochs"),
-    (["conv", "filters", "--plt", "x.png"], "--plot"),
+@pytest.mark.parametrize("argv, usage, suggestion", [
+    (["tsne", "RUN", "--n", "100"], "tsne", "--limit"),
+    (["predict", "RUN", "--n", "100"], "predict", "--limit"),
+    (["confusion", "RUN", "--test-limit", "100"], "confusion", "--limit"),
+    (["train", "basic-cnn", "--limit", "100"], "train", "--test-limit"),
+    (["train", "basic-cnn", "--epohcs", "2"], "train", "--epochs"),
+    (["conv", "filters", "--plt", "x.png"], "conv filters", "--plot"),
+    (["train", "--optimizer", "adm"], "train", "adam"),
+    (["conv", "filtres"], "conv", "filters"),
+    (["trian"], "", "train"),
 ])
-def test_a_wrong_flag_suggests_that_commands_option_and_shows_its_usage(capsys, argv, suggestion):
+def test_a_wrong_flag_suggests_that_commands_option_and_shows_its_usage(capsys, argv, usage, suggestion):
     with pytest.raises(SystemExit) as stop:
         main(argv)
     err = capsys.readouterr().err
-    command = " ".join(a for a in argv[:2] if a != "RUN" and not a.startswith("-") and a != "basic-cnn")
     assert stop.value.code == 2
-    assert f"usage: cnnlab {command}" in err and f"did you mean {suggestion}" in err, err
+    assert f"usage: {' '.join(['cnnlab', usage]).strip()} [" in err and f"did you mean {suggestion}" in err, err
 
 
 def test_every_view_that_takes_the_first_test_images_calls_it_limit():
@@ -199,6 +201,8 @@ def test_the_python_api_checks_types_and_suggests_names_like_the_cli(tmp_path):
         cnnlab.train("basic-cnn", epochs="2", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
         cnnlab.train("basic-cnn", epoch=1, **FAST)
+    with pytest.raises(cnnlab.ConfigError, match="--optimizer must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
+        cnnlab.train("basic-cnn", optimizer="adm", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="--tta must be True or False"):
         cnnlab.train("basic-cnn", tta="yes", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
@@ -287,3 +291,18 @@ def test_models_recipes_and_readme_name_sources_not_seed_numbers(capsys):
     for source in ("Liu Er, lecture 10", "Liu Er, lecture 11", "Morvan's tutorial 401", "d2l 6.6", "d2l 7.1", "d2l 7.5",
                    "d2l 7.6", "d2l 7.7"):
         assert source in models, source
+
+
+def test_many_image_files_or_a_full_show_still_make_a_picture_one_can_look_at(tmp_path, finished, capsys):
+    files = []
+    for i in range(60):
+        path = tmp_path / f"digit{i}.png"
+        Image.new("L", (28, 28), 255 if i % 2 else 0).save(path)
+        files.append(path)
+    code, out, _ = run_cli(capsys, "predict", finished, *files, "--out", tmp_path / "files.png")
+    assert code == 0 and "the picture shows the first 50 of 60 files" in out
+    code, _, _ = run_cli(capsys, "show", "synthetic", "--limit", 100, "--out", tmp_path / "show.png")
+    assert code == 0
+    for name in ("files.png", "show.png"):
+        with Image.open(tmp_path / name) as image:
+            assert max(image.size) <= 2000, (name, image.size)

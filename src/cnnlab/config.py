@@ -74,7 +74,9 @@ class TrainConfig:
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got '{getattr(self, f.name)}'")
+                close = closest(str(getattr(self, f.name)), choices, n=2, cutoff=0.6)
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got "
+                                  f"'{getattr(self, f.name)}'" + (f": did you mean {' or '.join(close)}?" if close else ""))
         return self
 
     def to_dict(self) -> dict:
@@ -99,9 +101,9 @@ def _d2l(model, lr, batch, resize=None, **more):
 
 RECIPES = {
     "liuer": Recipe("Liu Er's PyTorch course, lecture 10: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST "
-                      "normalisation, 10 epochs",
-                      dict(model="basic-cnn", lr=0.01, momentum=0.5, batch_size=64, epochs=10, normalize="mnist",
-                           optimizer="sgd", init="default")),
+                    "normalisation, 10 epochs",
+                    dict(model="basic-cnn", lr=0.01, momentum=0.5, batch_size=64, epochs=10, normalize="mnist",
+                         optimizer="sgd", init="default")),
     "morvan": Recipe("Morvan's PyTorch CNN tutorial: Adam lr 1e-3, batch 50, 1 epoch, [0, 1] pixels",
                      dict(model="morvan-cnn", optimizer="adam", lr=1e-3, batch_size=50, epochs=1, normalize="none")),
     "speedrun": Recipe("Fashion-MNIST >= 93% in 7 epochs, about a minute on 2 CPU cores: speedrun-net, Nesterov SGD with a "
@@ -173,12 +175,11 @@ def as_flags(settings: dict) -> str:
 def _accepts(kind, value) -> bool:
     """Whether `value` fits a TrainConfig annotation (int | None, float, str, bool...), as the CLI parses it."""
     kinds = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
-    if value is None:
-        return type(None) in kinds
-    if isinstance(value, bool):
+    if isinstance(value, bool):  # a bool is an int to Python, not to the command line
         return bool in kinds
-    return any(k is not type(None) and k is not bool and isinstance(value, k) or (k is float and isinstance(value, int))
-               for k in kinds)
+    if isinstance(value, int) and float in kinds:  # --lr 1 is a number
+        return True
+    return any(k not in (type(None), bool) and isinstance(value, k) for k in kinds)
 
 
 _KINDS = {int: "an integer", float: "a number", bool: "True or False", str: "a string"}
@@ -194,7 +195,8 @@ def check_options(options: dict) -> None:
             raise ConfigError(f"unknown training option '{name}'" + (f": did you mean {' or '.join(close)}?" if close else
                                                                       " (see `cnnlab train --help`)"))
         kind = known[name].type
-        if value is not None and not _accepts(kind, value):
+        # None means not given; a model is a registered name, checked when it is built
+        if value is not None and name != "model" and not _accepts(kind, value):
             wanted = " or ".join(_KINDS.get(k, k.__name__) for k in (typing.get_args(kind) or (kind,))
                                  if k is not type(None))
             raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {value!r} ({type(value).__name__})")

@@ -132,7 +132,7 @@ def show(dataset: str, n: int = 16, split: str = "test", out=None, data_dir=None
         raise ConfigError(f"--limit must be in 1-{min(len(part), PICTURE_LIMIT)} (images one picture shows), got {n}")
     titles = [data.classes[int(k)] for k in part.labels[:n]]
     return plots.image_grid(part.images[:n].numpy(), titles, _out(out, Path(f"{dataset}-{split}.png")),
-                            title=f"{dataset} {split}: images 0-{n - 1}")
+                            cols=8 if n <= 64 else 10, title=f"{dataset} {split}: images 0-{n - 1}")
 
 
 # ---------------------------------------------------------------- curves
@@ -173,7 +173,7 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str 
     for picture, xi, pred in shown:  # one row per file: as given, as the model sees it
         images += [picture.original, _pixels(xi, loaded).numpy()]
         titles += [picture.path.name[:24], ", ".join(f"{c[:12]} {prob:.0%}" for c, prob in pred.top[:2])]
-    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=2,
+    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=2 * min(len(images) // 2, 5),
                             title=f"{loaded.name}: each file as given (left) and as the model sees it (right)")
     return predictions, notes, path
 

@@ -1,11 +1,12 @@
 """Command line: `cnnlab COMMAND ...`. Each group of commands lives in its own module of this package,
 which defines `register(subparsers)`; heavy imports (torch, matplotlib) happen inside the handlers."""
 import argparse
+import re
 import sys
 from importlib import import_module
 
 from ..version import __version__
-from ..errors import CnnlabError, unknown_option
+from ..errors import CnnlabError, closest, unknown_option
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
 COMMAND_MODULES = ["data", "models", "train", "views", "conv"]
@@ -29,6 +30,15 @@ class Parser(argparse.ArgumentParser):
                 self.error(unknown_option(flags[0], options, synonyms))
             self.error(f"unexpected argument(s): {' '.join(extras)}")
         return namespace, extras
+
+    def error(self, message):
+        """argparse's 'invalid choice' (a command, --optimizer ...) gets the closest choice too."""
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if wrong:
+            close = closest(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)), n=2, cutoff=0.6)
+            if close:
+                message = f"{message}: did you mean {' or '.join(close)}?"
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
