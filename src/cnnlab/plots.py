@@ -203,11 +203,15 @@ def plot_accuracy_vs_params(runs, path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     order = sorted(range(len(runs)), key=lambda i: -runs[i][2])  # top to bottom, so stacked labels keep their order
-    beside = {}  # runs of one parameter count sit on one vertical line: their labels stack, one line apart
+    accuracies = [r[2] for r in runs]
+    near = 0.05 * (max(accuracies) - min(accuracies) or 1)  # closer than this, two labels on one line would collide
+    beside = {}  # runs of one parameter count sit on one vertical line: close ones stack their labels downwards
     for i in order:
         label, params, accuracy = runs[i]
         ax.scatter([params], [accuracy], s=40, color=f"C{i % 10}", label=label, zorder=3)
-        k = beside[params] = beside.get(params, -1) + 1
+        above, k = beside.get(params, (None, -1))
+        k = k + 1 if above is not None and above - accuracy < near * (k + 2) else 0
+        beside[params] = (accuracy, k)
         ax.annotate(label, (params, accuracy), textcoords="offset points", xytext=(8, 4 - 11 * k), fontsize=8,
                     color=f"C{i % 10}", arrowprops=dict(arrowstyle="-", color="0.7", lw=0.5) if k else None)
     ax.set_xscale("log")

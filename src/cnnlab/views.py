@@ -389,7 +389,7 @@ def finished_runs(run_dirs) -> tuple[list[Path], list[str]]:
         try:
             read_run(d)
         except CheckpointError as error:
-            skipped.append(f"skipped {error}")
+            skipped.append(f"skipped {error}")  # the error names the directory
         else:
             good.append(Path(d))
     return good, skipped

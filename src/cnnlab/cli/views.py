@@ -128,10 +128,12 @@ def _finished(run_dirs) -> list:
     from ..views import finished_runs
 
     good, skipped = finished_runs(run_dirs)
+    if not good:  # one line, as every error
+        reason = skipped[0].removeprefix("skipped ")
+        raise CheckpointError(reason if len(run_dirs) == 1 else
+                              f"none of the {len(run_dirs)} run directories has a finished epoch (first: {reason})")
     for line in skipped:
         print(f"cnnlab: warning: {line}", file=sys.stderr)
-    if not good:
-        raise CheckpointError(f"none of the {len(run_dirs)} run directories has a finished epoch")
     return good
 
 
