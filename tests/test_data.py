@@ -207,9 +207,26 @@ def test_locate_skips_a_directory_missing_one_file(four_places):
     assert locate("mnist") == four_places["cache"]
 
 
-def test_explicit_dir_replaces_cnnlab_data_rather_than_preceding_it(four_places):
+def test_an_explicit_dir_lacking_a_file_is_an_error_naming_it_not_a_fall_back(four_places):
+    """--data-dir is the one place looked in: a directory without the data set is an error naming what it
+    lacks, even though $CNNLAB_DATA, the cache and the system directory hold the set."""
     (four_places["explicit"] / "t10k-labels-idx1-ubyte.gz").unlink()
-    assert locate("mnist", four_places["explicit"]) == four_places["cache"]
+    assert locate("mnist", four_places["explicit"]) is None
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("mnist", data_dir=four_places["explicit"])
+    message = str(caught.value)
+    assert message.startswith(f"{four_places['explicit']}: --data-dir does not hold data set 'mnist' "
+                              "(missing t10k-labels-idx1-ubyte.gz); to get it: put the four IDX files")
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_an_explicit_dir_that_is_not_a_directory_says_so(four_places, tmp_path, kind):
+    place = tmp_path / "nowhere"
+    if kind == "file":
+        place.write_text("x")
+    with pytest.raises(DatasetError, match=f"{place}: --data-dir: "
+                                           f"{'no such directory' if kind == 'missing' else 'not a directory'}; to get"):
+        load_dataset("mnist", data_dir=place)
 
 
 def test_cnnlab_data_may_hold_the_files_directly(idx_dir, no_user_data, monkeypatch):
@@ -229,8 +246,9 @@ def test_not_found_error_lists_places_and_the_three_ways_to_get_the_data(no_user
     write_idx(half / "train-images-idx3-ubyte.gz", IMAGES)
     monkeypatch.setitem(SPECS, "fashion-mnist",
                         dataclasses.replace(SPECS["fashion-mnist"], system_dirs=(str(tmp_path / "none"),)))
+    monkeypatch.setenv("CNNLAB_DATA", str(half))
     with pytest.raises(DatasetError) as caught:
-        load_dataset("fashion-mnist", data_dir=half, download=False)
+        load_dataset("fashion-mnist", download=False)
     message = str(caught.value)
     assert "data set 'fashion-mnist' not found" in message
     assert f"{half} (missing train-labels-idx1-ubyte.gz, t10k-images" in message  # says what a half-filled dir lacks

@@ -234,7 +234,7 @@ def test_compare_skips_an_unfinished_run_and_shows_test_set_sizes(tmp_path, fini
     code, out, err = run_cli(capsys, "compare", finished, unfinished, other, "--out", tmp_path / "cmp")
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert code == 0 and len(warnings) == 1 and str(unfinished) in warnings[0]
-    assert "test images" in out and "| 1,000 |" in out and "| 200 |" in out
+    assert "test set (images)" in out and "| synthetic 1,000 |" in out and "| synthetic 200 |" in out
     assert "basic-cnn (run)" in out and "basic-cnn (other)" in out  # same model: the directory tells them apart
     with Image.open(tmp_path / "cmp" / "compare_params.png") as image:
         assert max(image.size) < 1500

@@ -5,6 +5,7 @@ import math
 CHANCE_FACTOR = 1.5  # test accuracy below 1.5x chance (0.15 for 10 classes) counts as "at chance"
 WIDE_GAP = 0.3  # train minus test accuracy beyond this is "diverging wildly"
 SMALL_TEST = 2000  # fewer test images than this make a noisy figure
+SHORT_RUN = 200  # steps: fewer, and a net at chance may just not have started yet
 
 
 def _family(model) -> str | None:
@@ -33,6 +34,9 @@ def likely_causes(info: dict, row: dict) -> str | None:
     steps = row["epoch"] * math.ceil(info["train_images"] / config["batch_size"])
     causes = []
     if at_chance and train < CHANCE_FACTOR * chance:  # nothing learned, not even on the training images
+        if steps < SHORT_RUN:
+            causes.append(f"only {steps:,} steps so far: deep and sigmoid nets often sit at chance for longer "
+                          "(more --epochs or a larger --train-limit)")
         if family == "sigmoid":
             causes.append("sigmoid nets start slowly: give it more epochs (--epochs 20) or its book settings "
                           "(--recipe d2l-lenet)")

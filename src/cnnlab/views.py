@@ -369,11 +369,11 @@ def run_row(run_dir, label: str) -> dict:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    header = ["run", "parameters", "mult-adds", "epochs", "test images", "best test acc", "images/s",
+    header = ["run", "parameters", "mult-adds", "epochs", "test set (images)", "best test acc", "images/s",
               "train time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for r in rows:
-        tested = f"{r['test_images']:,}" if r["test_images"] is not None else "?"
+    for r in rows:  # accuracies on other data sets or on a few test images are not comparable: say which
+        tested = f"{r['dataset']} {r['test_images']:,}" if r["test_images"] is not None else r["dataset"]
         lines.append(f"| {r['run']} | {r['parameters']:,} | {r['mult_adds'] / 1e6:,.2f} M | {r['epochs']} | "
                      f"{tested} | {r['best_test_acc']:.4f} | {r['images_per_s']:,.0f} | {r['train_seconds']:,.1f} |")
     return "\n".join(lines)
