@@ -9,7 +9,7 @@ from ..version import __version__
 from ..errors import CnnlabError, closest, unknown_option
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
-COMMAND_MODULES = ["data", "models", "train", "views", "conv"]
+COMMAND_MODULES = ["data", "models", "train", "views", "conv", "explore"]
 
 # Names other commands (or other tools) give the idea a command calls by another flag: how many test images.
 SYNONYMS = {"--n": "--limit", "--num": "--limit", "--count": "--limit", "--test-limit": "--limit",

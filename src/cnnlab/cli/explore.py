@@ -1,0 +1,70 @@
+"""`cnnlab explore` (a local web page showing what a CNN sees) and `cnnlab explain` (Grad-CAM and saliency PNG)."""
+
+
+def register(commands):
+    p = commands.add_parser("explore", help="a local web page: every layer's maps, kernel math, Grad-CAM, live runs",
+                            description="Serve a page on this machine showing what a network sees: draw, pick a "
+                                        "test image or upload one; every layer's activation maps; the multiply-add "
+                                        "of any conv unit; Grad-CAM and saliency; two networks side by side; a run "
+                                        "in progress epoch by epoch; a padding/stride playground. Nothing is "
+                                        "fetched from the internet. Ctrl-C stops it.")
+    p.add_argument("refs", nargs="*", metavar="RUN_DIR|CHECKPOINT|MODEL",
+                   help="run directories (their best.pt and last.pt), .pt checkpoints, registered model names "
+                        "(untrained) or FILE.py:NAME (NAME() returns your nn.Module); default: every run under "
+                        "--runs")
+    p.add_argument("--model", action="append", default=[], metavar="REF", help="one more reference (repeatable)")
+    p.add_argument("--runs", default="runs", metavar="DIR", help="where to look for runs without REF (default: runs)")
+    p.add_argument("--input-size", type=int, default=28, metavar="S",
+                   help="input side for FILE.py:NAME models (default: 28)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only; "
+                                                       "0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="CPU threads for the page's computations (default: 1; one image at a time gains little "
+                        "from more, and on a busy machine they slow it down many times: see docs/explore.md)")
+    p.set_defaults(func=run_explore)
+
+    p = commands.add_parser("explain", help="Grad-CAM and saliency maps of one image, as a PNG",
+                            description="Why did the network choose its class? Draw the input, Grad-CAM (where "
+                                        "the evidence for the class lies, at the last layer with a spatial map by default) and "
+                                        "gradient saliency (which pixels move the class score most), alone and "
+                                        "over the input.")
+    p.add_argument("checkpoint", help="a .pt checkpoint, or a run directory (its best.pt, else last.pt)")
+    p.add_argument("image", nargs="?", help="an image file (PNG, JPEG, ...); default: a test image (--index)")
+    p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
+    p.add_argument("--target", help="class to explain, by name or number (default: the predicted one)")
+    p.add_argument("--layer", help="module for Grad-CAM, e.g. 'net.3' (default: the last layer with a spatial map)")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
+                   help="invert IMAGE: auto inverts when its border is light (default: auto)")
+    p.add_argument("--data-dir", help="directory with the IDX files")
+    p.add_argument("--out", metavar="FILE", help="PNG to write (default: beside the checkpoint, explain.png)")
+    p.set_defaults(func=run_explain)
+
+
+def run_explore(args):
+    from ..errors import ConfigError
+    from ..explore import find_sources, serve
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be in 0-65535, got {args.port}")
+    if args.input_size < 1:
+        raise ConfigError(f"--input-size must be positive, got {args.input_size}")
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be positive, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)  # this process is the server: its threads are ours to set
+    sources = find_sources([*args.refs, *args.model], args.runs, args.input_size)
+    for source in sources:
+        print(f"  [{source.id}] {source.label}")
+    serve(sources, args.host, args.port)
+
+
+def run_explain(args):
+    from ..explain import explain
+
+    cam, sal, classes, source, path = explain(args.checkpoint, args.image, args.index, args.target, args.layer,
+                                              args.out, args.invert, args.data_dir)
+    print(f"input: {source}")
+    print(f"class '{classes[cam.target]}' ({cam.probability:.1%}); Grad-CAM at layer '{cam.layer}'")
+    print(f"wrote {path}")
