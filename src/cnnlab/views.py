@@ -122,8 +122,10 @@ def check_limit(limit, data, least: int = 1) -> None:
 
 
 # ---------------------------------------------------------------- show
-def show(dataset: str, n: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
-    """A grid of the first `n` images of a data set split, each with its class name. Default: ./DATASET-SPLIT.png"""
+def show(dataset: str, limit: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
+    """A grid of the first `limit` images of a data set split (at most PICTURE_LIMIT), each with its class name.
+    Default: ./DATASET-SPLIT.png"""
+    n = limit
     data = load_dataset(dataset, data_dir)
     if split not in ("train", "test"):
         raise ConfigError(f"--split must be train or test, got '{split}'")
@@ -178,9 +180,11 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str 
     return predictions, notes, path
 
 
-def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
-    """Predictions for the first `n` test images beside their true labels (Morvan's tutorial's "10 predictions vs real"),
-    and a grid of them (green: right, red: wrong). Default: beside the checkpoint, predict.png."""
+def predict_dataset(checkpoint, dataset=None, limit: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
+    """Predictions for the first `limit` test images beside their true labels (Morvan's tutorial 401's "10 predictions
+    vs real"), and a grid of the first PICTURE_LIMIT of them (green: right, red: wrong). Default: beside the
+    checkpoint, predict.png."""
+    n = limit
     if n < 1:
         raise ConfigError(f"--limit must be at least 1, got {n}")
     loaded = load(checkpoint, which)
@@ -248,11 +252,12 @@ def embed_tsne(features: torch.Tensor, seed: int = 0):
                 random_state=seed).fit_transform(features.numpy())
 
 
-def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
-    """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `n` test images,
-    coloured and labelled by class, as in Morvan's tutorial. Default: beside the checkpoint, tsne.png."""
+def tsne(checkpoint, limit: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
+    """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `limit` test images,
+    coloured and labelled by class, as in Morvan's tutorial 401. Default: beside the checkpoint, tsne.png."""
     from .inspect import penultimate
 
+    n = limit
     if n < 5:
         raise ConfigError(f"--limit must be at least 5 for t-SNE, got {n}")
     loaded = load(checkpoint, which)
