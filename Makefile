@@ -25,7 +25,7 @@ data: install
 
 # The main job: Liu Er's basic CNN (lecture 10) on Fashion-MNIST, two epochs (about 15 s on 2 CPU cores).
 demo: data
-	$(VENV)/bin/cnnlab train --recipe seed000 --epochs 2 --out runs/demo-$$(date +%Y%m%d-%H%M%S)
+	$(VENV)/bin/cnnlab train --recipe liuer --epochs 2 --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: install
 	$(VENV)/bin/pytest -q

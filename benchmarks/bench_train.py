@@ -5,10 +5,10 @@ The reference is the seeds' loop exactly: DataLoader(batch_size=B, shuffle=True)
 does what torchvision's MNIST does per item (uint8 -> PIL image -> float tensor in [0, 1] -> normalise), float32,
 eager mode, default memory format.
 
-    python benchmarks/bench_train.py basic-cnn --recipe seed000 --batch-size 64 --steps 200
+    python benchmarks/bench_train.py basic-cnn --recipe liuer --batch-size 64 --steps 200
     python benchmarks/bench_train.py resnet18 --recipe d2l-resnet --batch-size 128 --steps 8
     python benchmarks/bench_train.py lenet --recipe d2l-lenet --batch-size 256 --steps 100
-    python benchmarks/bench_train.py basic-cnn --recipe seed000 --parity      # accuracy: defaults vs float32
+    python benchmarks/bench_train.py basic-cnn --recipe liuer --parity      # accuracy: defaults vs float32
     python benchmarks/bench_train.py resnet18 --recipe d2l-resnet --batch-size 128 --parity --train-limit 10000 \
         --schedule cosine --seeds 0 1 2
 """

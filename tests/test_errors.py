@@ -240,8 +240,8 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
     "train-limit-zero": (["train", "basic-cnn", *SYNTHETIC, "--train-limit", "0"],
                          r"--train-limit must be a positive integer, got 0"),
     "resume-with-settings": (["train", "--resume", "{run}", "--lr", "0.1"],
-                             r"--resume keeps the run's saved settings; only --epochs, --device, --threads may be given "
-                             r"\(got --lr\)"),
+                             r"--resume keeps the run's saved settings, and these differ from them: --lr 0\.1 \(the run "
+                             r"has \S+\); only --epochs, --device, --threads may change"),
     "resume-without-run": (["train", "--resume", "{tmp}/nothing"], r"/nothing/last\.pt: no such checkpoint file"),
     "new-run-in-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}"],
                           r"cannot write run directory \S+/a-file: File exists; choose another with --out"),
@@ -262,9 +262,9 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
                                    r"\S+/a-file/d: cannot create the download directory: Not a directory"),
     "eval-batch-size-zero": (["eval", "{run}", "--batch-size", "0"], r"--batch-size must be a positive integer, got 0"),
     "confusion-limit-zero": (["confusion", "{run}", "--limit", "0"], r"--limit must be at least 1, got 0"),
-    "show-n-zero": (["show", "synthetic", "--n", "0"], r"--n must be at least 1, got 0"),
-    "predict-n-zero": (["predict", "{run}", "--n", "0"], r"--n must be at least 1, got 0"),
-    "tsne-n-too-small": (["tsne", "{run}", "--n", "2"], r"--n must be at least 5 for t-SNE, got 2"),
+    "show-n-zero": (["show", "synthetic", "--limit", "0"], r"--limit must be in 1-100 \(images one picture shows\), got 0"),
+    "predict-n-zero": (["predict", "{run}", "--limit", "0"], r"--limit must be at least 1, got 0"),
+    "tsne-n-too-small": (["tsne", "{run}", "--limit", "2"], r"--limit must be at least 5 for t-SNE, got 2"),
     "features-index-out-of-range": (["features", "{run}", "--index", "1000"], r"--index must be in 0-999, got 1000"),
     "cuda-without-gpu-train": (["train", "basic-cnn", *SYNTHETIC, "--device", "cuda"],
                                r"--device cuda: no CUDA GPU is available here; use --device cpu or auto"),

@@ -86,7 +86,7 @@ def test_different_seeds_give_different_runs(tmp_path):
 
 
 def test_explicit_options_override_the_recipe_which_overrides_defaults():
-    config = resolve({"recipe": "seed000", "lr": 0.1, "model": None})
+    config = resolve({"recipe": "liuer", "lr": 0.1, "model": None})
     assert config.model == "basic-cnn" and config.lr == 0.1  # explicit beats recipe
     assert config.momentum == 0.5 and config.batch_size == 64 and config.normalize == "mnist"  # from the recipe
     assert config.schedule == "none"  # from the defaults
@@ -101,7 +101,7 @@ def test_every_recipe_names_a_registered_model():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--recipe", "seed0"], "unknown recipe 'seed0': did you mean seed000"),
+    (["--recipe", "liuer0"], "unknown recipe 'liuer0': did you mean liuer"),
     (["--epochs", "0"], "--epochs must be a positive integer"),
     (["--lr", "-1"], "--lr must be positive"),
     (["--batch-size", "0"], "--batch-size must be a positive integer"),

@@ -159,10 +159,10 @@ def test_training_and_every_view_write_only_to_the_output_current_and_cache_dire
         ["predict", str(run)],  # default: beside the checkpoint
         ["predict", str(run), str(image), "--out", str(views / "predict_file.png")],
         ["confusion", str(run), "--limit", "100"],
-        ["tsne", str(run), "--n", "60", "--out", str(views / "tsne.png")],
+        ["tsne", str(run), "--limit", "60", "--out", str(views / "tsne.png")],
         ["features", str(run)],
         ["kernels", str(run)],
-        ["show", "synthetic", "--n", "8"],  # default: the current directory
+        ["show", "synthetic", "--limit", "8"],  # default: the current directory
         ["plot", str(run), "--out", str(views / "curves.png")],
         ["compare", str(run)],  # default: the current directory
         ["summary", "lenet", "--graph", str(views / "lenet.dot")],

@@ -56,7 +56,7 @@ def write_drawing(path, size=(90, 60), mode="RGB"):
 # ---------------------------------------------------------------- pictures of every command
 def test_show_draws_the_dataset_grid_in_the_current_directory(runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run_cli(capsys, "show", "synthetic", "--n", 12)
+    code, out, _ = run_cli(capsys, "show", "synthetic", "--limit", 12)
     assert code == 0 and out.strip() == "wrote synthetic-test.png"
     assert_picture(tmp_path / "synthetic-test.png")
 
@@ -74,7 +74,7 @@ def test_plot_curves_still_takes_the_trainers_history_dict(tmp_path):
 
 
 def test_predict_from_the_dataset_prints_predictions_beside_true_labels(runs, capsys):
-    code, out, _ = run_cli(capsys, "predict", runs[0], "--n", 10)
+    code, out, _ = run_cli(capsys, "predict", runs[0], "--limit", 10)
     lines = out.strip().splitlines()
     assert code == 0
     assert sum(line.startswith("test[") for line in lines) == 10
@@ -104,7 +104,7 @@ def test_confusion_draws_matrix_and_mistakes_and_prints_confused_pairs(runs, tmp
 
 
 def test_tsne_draws_the_last_hidden_layer_coloured_by_class(runs, tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "tsne", runs[0], "--n", 150, "--out", tmp_path / "t.png")
+    code, out, _ = run_cli(capsys, "tsne", runs[0], "--limit", 150, "--out", tmp_path / "t.png")
     assert code == 0 and out.strip() == f"wrote {tmp_path / 't.png'}"
     assert_picture(tmp_path / "t.png", min_side=400, min_colors=30)
 

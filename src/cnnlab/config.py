@@ -1,10 +1,17 @@
-"""Training configuration in one place: the TrainConfig dataclass (defaults, units and reasons) and the named
-recipes that reproduce the seeds' and the d2l book's settings. The `cnnlab train` flags are derived from it."""
+"""Training configuration in one place: the TrainConfig dataclass (defaults, units and reasons), the defaults of
+each model family, and the named recipes that reproduce the courses' and the d2l book's settings. The
+`cnnlab train` flags are derived from it.
+
+Which value a setting takes, first match wins: an explicit flag or keyword > the --recipe's settings > the
+model family's defaults (FAMILIES; used only without a recipe, so a recipe runs exactly as it reads, and
+without their optimizer settings when you choose the optimizer: CHOOSES_OPTIMIZER) > TrainConfig's defaults."""
 import math
 import os
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 
-from .errors import ConfigError, unknown_name
+from .errors import ConfigError, closest, unknown_name
 
 
 def _opt(default, help, choices=None, parse=None):
@@ -65,6 +72,8 @@ class TrainConfig:
     test_limit: int | None = _opt(None, "use only the first N test images")
     sync_bn: bool = _opt(False, "distributed: convert BatchNorm to SyncBatchNorm")
     out: str | None = _opt(None, "run directory (default: runs/<model>-<dataset>-<time>)")
+    overwrite: bool = _opt(False, "start again in an --out directory that holds a run with finished epochs (its "
+                           "run files are replaced); one with no finished epoch is replaced anyway")
     recipe: str | None = _opt(None, "preset settings (see `cnnlab recipes`); explicit flags override it")
     tensorboard: bool = _opt(False, "also log to RUN/tensorboard: losses, accuracies, learning rate, a grid of test "
                              "predictions per epoch, the model graph (needs cnnlab[tensorboard])")
@@ -95,7 +104,9 @@ class TrainConfig:
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got '{getattr(self, f.name)}'")
+                close = closest(str(getattr(self, f.name)), choices, n=2, cutoff=0.6)
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got "
+                                  f"'{getattr(self, f.name)}'" + (f": did you mean {' or '.join(close)}?" if close else ""))
         return self
 
     def to_dict(self) -> dict:
@@ -119,10 +130,10 @@ def _d2l(model, lr, batch, resize=None, **more):
 
 
 RECIPES = {
-    "seed000": Recipe("Liu Er's PyTorch course, lecture 10: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST "
-                      "normalisation, 10 epochs",
-                      dict(model="basic-cnn", lr=0.01, momentum=0.5, batch_size=64, epochs=10, normalize="mnist",
-                           optimizer="sgd", init="default")),
+    "liuer": Recipe("Liu Er's PyTorch course, lecture 10: basic CNN, SGD lr 0.01 momentum 0.5, batch 64, MNIST "
+                    "normalisation, 10 epochs",
+                    dict(model="basic-cnn", lr=0.01, momentum=0.5, batch_size=64, epochs=10, normalize="mnist",
+                         optimizer="sgd", init="default")),
     "morvan": Recipe("Morvan's PyTorch CNN tutorial: Adam lr 1e-3, batch 50, 1 epoch, [0, 1] pixels",
                      dict(model="morvan-cnn", optimizer="adam", lr=1e-3, batch_size=50, epochs=1, normalize="none")),
     "speedrun": Recipe("Fashion-MNIST >= 93% in 7 epochs, about a minute on 2 CPU cores: speedrun-net, Nesterov SGD with a "
@@ -141,18 +152,100 @@ RECIPES = {
 }
 
 
+@dataclass(frozen=True)
+class Family:
+    description: str
+    settings: dict  # TrainConfig fields a model of the family trains with when no recipe is given
+
+
+# Each registered model names its family (register_model(..., family=...)); `cnnlab models` shows it and
+# `cnnlab recipes` lists these. Measured on Fashion-MNIST, 2 epochs on the first 6,000 training images
+# (README, "Defaults per model family").
+FAMILIES = {
+    "plain": Family("small ReLU nets without batch norm, 28x28: Adam at 3e-3",
+                    dict(optimizer="adam", lr=3e-3)),
+    "sigmoid": Family("sigmoid LeNet: saturating units start slowly; Adam at 1e-2, 20 epochs",
+                      dict(optimizer="adam", lr=1e-2, epochs=20)),
+    "batchnorm": Family("nets with batch norm: Adam at 1e-3 (their test accuracy lags train accuracy until the "
+                        "batch-norm statistics settle)", dict(optimizer="adam", lr=1e-3)),
+    "deep": Family("deep nets without batch norm (d2l 7.1-7.4): the AlexNet and VGG papers' SGD lr 0.01, momentum "
+                   "0.9, with d2l's Xavier init, batch 128",
+                   dict(optimizer="sgd", lr=0.01, momentum=0.9, init="xavier", batch_size=128)),
+}
+
+
+# The family's optimizer settings go together: giving --optimizer, --momentum or --nesterov chooses the optimizer
+# yourself, and the family's optimizer, rate, momentum and weight decay are left out (--lr alone keeps them).
+CHOOSES_OPTIMIZER = ("optimizer", "momentum", "nesterov")
+OPTIMIZER_SETTINGS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")
+
+
+def family_defaults(model) -> dict:
+    """The settings a registered model's family trains it with (empty for an unregistered network)."""
+    if not isinstance(model, str):
+        return {}
+    from .models import model_info
+
+    family = model_info(model).family
+    return dict(FAMILIES[family].settings) if family else {}
+
+
+def as_flags(settings: dict) -> str:
+    """Settings as `cnnlab train` flags that run as printed: `--nesterov`, `--no-tta`, `--lr 0.01`."""
+    words = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else "--no-" + flag[2:])
+        else:
+            words.append(f"{flag} {value}")
+    return " ".join(words)
+
+
+def _accepts(kind, value) -> bool:
+    """Whether `value` fits a TrainConfig annotation (int | None, float, str, bool...), as the CLI parses it."""
+    kinds = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    if isinstance(value, bool):  # a bool is an int to Python, not to the command line
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:  # --lr 1 is a number
+        return True
+    return any(k not in (type(None), bool) and isinstance(value, k) for k in kinds)
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "True or False", str: "a string"}
+
+
+def check_options(options: dict) -> None:
+    """ConfigError, as the command line words it, for an option TrainConfig lacks (with the closest name) or a
+    value of the wrong type: the Python API validates what `cnnlab train` validates."""
+    known = {f.name: f for f in fields(TrainConfig)}
+    for name, value in options.items():
+        if name not in known:
+            close = closest(name, known, n=2, cutoff=0.6)
+            raise ConfigError(f"unknown training option '{name}'" + (f": did you mean {' or '.join(close)}?" if close else
+                                                                      " (see `cnnlab train --help`)"))
+        kind = known[name].type
+        # None means not given; a model is a registered name, checked when it is built
+        if value is not None and name != "model" and not _accepts(kind, value):
+            wanted = " or ".join(_KINDS.get(k, k.__name__) for k in (typing.get_args(kind) or (kind,))
+                                 if k is not type(None))
+            raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {value!r} ({type(value).__name__})")
+
+
 def resolve(explicit: dict) -> TrainConfig:
-    """Defaults, then the recipe's settings, then the explicitly given options (None means not given)."""
-    explicit = {k: v for k, v in explicit.items() if v is not None}
-    settings = {}
+    """TrainConfig's defaults, then the model family's (without a recipe) or the recipe's settings, then the
+    explicitly given options (None means not given)."""
+    # None means not given; a path may be a pathlib.Path, kept as the string the command line would give
+    explicit = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in explicit.items() if v is not None}
+    check_options(explicit)
     name = explicit.get("recipe")
     if name is not None:
         if name not in RECIPES:
             raise unknown_name("recipe", name, RECIPES)
-        settings.update(RECIPES[name].settings)
+        settings = dict(RECIPES[name].settings)
+    else:
+        settings = family_defaults(explicit.get("model", TrainConfig.model))
+        if any(k in explicit for k in CHOOSES_OPTIMIZER):  # your optimizer, not the family's with your momentum
+            settings = {k: v for k, v in settings.items() if k not in OPTIMIZER_SETTINGS}
     settings.update(explicit)
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(settings) - known
-    if unknown:
-        raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     return TrainConfig(**settings).validate()

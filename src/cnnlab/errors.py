@@ -25,13 +25,27 @@ class ImageError(CnnlabError):
     """An input image for prediction cannot be read."""
 
 
+def closest(name: str, choices, n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """The entries of `choices` closest to `name` (difflib), best first: the one suggestion rule of cnnlab,
+    for unknown names, unknown options of a command and unknown keywords of the Python API."""
+    return difflib.get_close_matches(name, sorted(choices), n=n, cutoff=cutoff)
+
+
 def unknown_name(kind: str, name: str, choices) -> ConfigError:
     """ConfigError for an unknown `name`, suggesting the closest of `choices`."""
     choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    close = closest(name, choices)
     hint = f"did you mean {', '.join(close)}?" if close else f"choose from: {', '.join(choices)}"
     return ConfigError(f"unknown {kind} '{name}': {hint}")
 
 
 class ExportError(CnnlabError):
     """An exported model cannot be written, or does not run or agree with PyTorch (see export.py)."""
+
+
+def unknown_option(option: str, options, synonyms: dict | None = None) -> str:
+    """'unknown option X: did you mean Y?' for a command's `options` (spelled as given, e.g. "--epochs" or
+    "epochs"). `synonyms` maps names other commands or tools use for the same idea to this command's."""
+    key = option.split("=", 1)[0]
+    close = [synonyms[key]] if synonyms and key in synonyms else closest(key, options, n=2, cutoff=0.6)
+    return f"unknown option {key}" + (f": did you mean {' or '.join(close)}?" if close else "")

@@ -222,9 +222,18 @@ def plot_accuracy_vs_time(runs, path) -> Path:
 def plot_accuracy_vs_params(runs, path) -> Path:
     """Best test accuracy against parameter count (log scale); `runs` = [(label, parameters, accuracy)]."""
     fig, ax = subplots(figsize=(6.5, 4.2))
-    for i, (label, params, accuracy) in enumerate(runs):
+    order = sorted(range(len(runs)), key=lambda i: -runs[i][2])  # top to bottom, so stacked labels keep their order
+    accuracies = [r[2] for r in runs]
+    near = 0.05 * (max(accuracies) - min(accuracies) or 1)  # closer than this, two labels on one line would collide
+    beside = {}  # runs of one parameter count sit on one vertical line: close ones stack their labels downwards
+    for i in order:
+        label, params, accuracy = runs[i]
         ax.scatter([params], [accuracy], s=40, color=f"C{i % 10}", label=label, zorder=3)
-        ax.annotate(label, (params, accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        above, k = beside.get(params, (None, -1))
+        k = k + 1 if above is not None and above - accuracy < near * (k + 2) else 0
+        beside[params] = (accuracy, k)
+        ax.annotate(label, (params, accuracy), textcoords="offset points", xytext=(8, 4 - 11 * k), fontsize=8,
+                    color=f"C{i % 10}", arrowprops=dict(arrowstyle="-", color="0.7", lw=0.5) if k else None)
     ax.set_xscale("log")
     ax.margins(x=0.25, y=0.15)  # room for the labels beside the points
     ax.set_xlabel("parameters")
@@ -236,21 +245,33 @@ def plot_accuracy_vs_params(runs, path) -> Path:
 
 
 def plot_panels(panels, path, title: str = "", flag: str = "--plot") -> Path:
-    """(title, 2-D tensor or array) panels side by side on a grey scale symmetric about zero (0 is mid-grey,
-    negatives dark); small arrays get their values written in. Used by the convolution lessons."""
+    """(title, 2-D tensor or array) panels on a grey scale symmetric about zero (0 is mid-grey, negatives dark),
+    in rows of at most PANELS_PER_ROW; small arrays get their values written in, short enough to fit a cell
+    (integers as they are, others to one decimal) and in black or white against the cell's grey."""
     import numpy as np
 
-    fig, axes = subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
-    for ax, (name, values) in zip(axes[0], panels):
+    cols = len(panels) if len(panels) <= PANELS_PER_ROW + 1 else PANELS_PER_ROW
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows + 0.3), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (name, values) in zip(axes.flat, panels):
         a = values.detach().float().numpy() if hasattr(values, "detach") else np.asarray(values, dtype=float)
         limit = max(abs(a).max(), 1e-8)
         ax.imshow(a, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
         if a.size <= 100:
+            whole = np.allclose(a, np.round(a), atol=1e-6)
             for (i, j), v in np.ndenumerate(a):
-                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7, color="tab:red")
+                text = f"{v:.0f}" if whole else f"{v:.1f}"
+                text = "0" if text in ("-0", "-0.0", "0.0") else text
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="black" if v >= 0 else "white")  # on mid-grey (zero) and lighter: black
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path, flag=flag)
+
+
+PANELS_PER_ROW = 4  # more panels than 5 wrap onto further rows: the filters lesson's 10 as 3 rows of 4

@@ -23,6 +23,7 @@ def openmp_note(threads: int) -> str | None:
 def default_reporter():
     """NotebookReporter in a Jupyter kernel, else ConsoleReporter."""
     return NotebookReporter() if in_notebook() else ConsoleReporter()
+from .hints import likely_causes
 
 
 class ConsoleReporter:
@@ -31,6 +32,7 @@ class ConsoleReporter:
         self.bar = None
 
     def start(self, info: dict, run_dir) -> None:
+        self.info, self.hinted = info, False
         c = info["config"]
         print(f"training {c['model']} on {c['dataset']} ({info['train_images']:,} train / {info['test_images']:,} test "
               f"images at {info['input_size']}x{info['input_size']}, from {info['dataset_source']})\n"
@@ -58,6 +60,10 @@ class ConsoleReporter:
     def line(self, row: dict) -> None:
         print(f"{row['epoch']:>5} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} {row['test_loss']:>9.4f} "
               f"{row['test_acc']:>8.4f} {row['images_per_s']:>8,.0f} {row['seconds']:>6.1f}", file=self.file)
+        hint = None if self.hinted else likely_causes(self.info, row)
+        if hint:  # once per run: the first epoch that looks wrong
+            print(f"hint: {hint}", file=self.file)
+            self.hinted = True
 
     def finish(self, history: list[dict], device: str) -> None:
         last = history[-1]

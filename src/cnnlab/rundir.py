@@ -61,6 +61,22 @@ def holds_run(path) -> bool:
     return (Path(path) / LAST).exists()
 
 
+def finished_epochs(path) -> int:
+    """How many epochs the run in `path` finished (best.pt exists from the first one on; metrics.csv counts)."""
+    path = Path(path)
+    try:
+        done = len(read_metrics(path))
+    except (OSError, ValueError, KeyError):
+        done = 0
+    return max(done, int((path / BEST).exists()))
+
+
+def clear(path) -> None:
+    """Remove a run's files from `path` (before a run starts again there); anything else in it stays."""
+    for name in (*RUN_FILES, CURVES):
+        (Path(path) / name).unlink(missing_ok=True)
+
+
 def last_checkpoint(run_dir) -> Path:
     """The checkpoint a run resumes from."""
     return Path(run_dir) / LAST

@@ -9,6 +9,7 @@ import dataclasses
 import math
 import os
 import platform
+import shlex
 import time
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -21,7 +22,7 @@ from torch import nn
 
 from . import distributed, rundir
 from .checkpoint import remove_stale_temporaries
-from .config import TrainConfig, resolve
+from .config import TrainConfig, check_options, resolve
 from .data import Batches, dataset_label, dataset_options, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
 from .evaluate import evaluate
@@ -248,10 +249,14 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     run_dir = Path(run_dir or config.out or rundir.default_path(config.model, dataset_label(config.dataset)))
-    if payload is None and rundir.holds_run(run_dir):
-        raise ConfigError(f"{run_dir} already holds a run: continue it with 'cnnlab train --resume {run_dir}' "
-                          "or choose another --out")
+    replace = payload is None and rundir.holds_run(run_dir)
+    if replace and rundir.finished_epochs(run_dir) and not config.overwrite:
+        raise ConfigError(f"{run_dir} already holds a run with {rundir.finished_epochs(run_dir)} finished epoch(s): "
+                          f"continue it with 'cnnlab train --resume {shlex.quote(str(run_dir))}', start it again "
+                          "with --overwrite, or choose another --out")
     if env.main:
+        if replace:  # --overwrite, or a run that never finished an epoch: nothing in it is worth keeping
+            rundir.clear(run_dir)
         rundir.prepare(run_dir)
     run = Run(config, run_dir, threads, env, device, dtype, model, net, optimizer, schedule, scaler, train_batches,
               test_batches, data.classes, data.source)
@@ -400,20 +405,34 @@ def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple
 
 
 def resume_settings(run_dir, **overrides) -> tuple[TrainConfig, dict]:
-    """The config and checkpoint to continue the run in `run_dir` from its last.pt, with `overrides`
-    (RESUME_OPTIONS only) applied."""
+    """The config and checkpoint to continue the run in `run_dir` from its last.pt, with `overrides` applied:
+    RESUME_OPTIONS may change; any other option may be given only with the value the run was saved with."""
+    check_options(overrides)
     path, payload = rundir.load_resume_state(run_dir)
     settings = dict(payload["config"])
+    differing = []
     for name, value in overrides.items():
-        if name not in RESUME_OPTIONS:
-            raise ConfigError(f"--{name.replace('_', '-')} cannot change when resuming; only {', '.join(RESUME_OPTIONS)} can")
-        if value is not None:
+        if value is None:
+            continue
+        if name in RESUME_OPTIONS:
             settings[name] = value
+        elif not _same_setting(name, value, settings.get(name)):  # the original command's own options may stay
+            flag = "model" if name == "model" else f"--{name.replace('_', '-')}"
+            differing.append(f"{flag} {value} (the run has {settings.get(name)})")
+    if differing:
+        raise ConfigError(f"--resume keeps the run's saved settings, and these differ from them: {'; '.join(differing)}; "
+                          f"only --{', --'.join(o.replace('_', '-') for o in RESUME_OPTIONS)} may change")
     rundir.require_training_state(path, payload)
     unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
     if unknown:
         raise CheckpointError(f"{path}: cannot resume from it: settings unknown to this cnnlab ({', '.join(unknown)})")
     return TrainConfig(**settings).validate(), payload
+
+
+def _same_setting(name: str, given, saved) -> bool:
+    if name in ("out", "data_dir") and given is not None and saved is not None:
+        return Path(given).resolve() == Path(saved).resolve()
+    return given == saved
 
 
 def resume(run_dir, reporter=None, **overrides) -> tuple[nn.Module, list[dict]]:

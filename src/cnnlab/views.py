@@ -18,6 +18,8 @@ from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_c
 from .rundir import TrainedModel, checkpoint_path, load_trained, read_run
 
 NATIVE_SIZE = 28  # the side of every MNIST-like image: a picture is brought to it before the training transform
+PICTURE_LIMIT = 100  # images one grid shows at most (10 rows of 10, about 1,500 pixels a side); tables list all
+MAX_LAYERS = 24  # feature grids one picture shows at most
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -124,19 +126,26 @@ def picture_batch(pictures, loaded: TrainedModel) -> tuple[torch.Tensor, str]:
     return batches.transform(images), words
 
 
+def check_limit(limit, data, least: int = 1) -> None:
+    """ConfigError unless --limit N (None: not given) is a count of `data`'s test images."""
+    if limit is not None and not least <= limit <= len(data.test):
+        raise ConfigError(f"--limit must be in {least}-{len(data.test)} (the {data.name} test images), got {limit}")
+
+
 # ---------------------------------------------------------------- show
-def show(dataset: str, n: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
-    """A grid of the first `n` images of a data set split, each with its class name. Default: ./DATASET-SPLIT.png"""
+def show(dataset: str, limit: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
+    """A grid of the first `limit` images of a data set split (at most PICTURE_LIMIT), each with its class name.
+    Default: ./DATASET-SPLIT.png"""
+    n = limit
     data = load_dataset(dataset, data_dir)
     if split not in ("train", "test"):
         raise ConfigError(f"--split must be train or test, got '{split}'")
     part = getattr(data, split)
-    n = min(n, len(part))
-    if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
+    if not 1 <= n <= min(len(part), PICTURE_LIMIT):
+        raise ConfigError(f"--limit must be in 1-{min(len(part), PICTURE_LIMIT)} (images one picture shows), got {n}")
     titles = [data.classes[int(k)] for k in part.labels[:n]]
     return plots.image_grid(display_images(part.images[:n]), titles, _out(out, Path(f"{dataset}-{split}.png")),
-                            title=f"{dataset} {split}: images 0-{n - 1}")
+                            cols=8 if n <= 64 else 10, title=f"{dataset} {split}: images 0-{n - 1}")
 
 
 # ---------------------------------------------------------------- curves
@@ -173,30 +182,35 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str 
     predictions = [Prediction(p.path.name, top) for p, top in zip(pictures, top_k(logits, loaded.classes))]
     notes = [f"{p.path}: {', '.join(p.steps)}; {transform}" for p in pictures]
     images, titles = [], []
-    for picture, xi, pred in zip(pictures, x, predictions):  # one row per file: as given, as the model sees it
+    shown = zip(pictures[:PICTURE_LIMIT // 2], x, predictions)  # the table lists every file; the picture the first 50
+    for picture, xi, pred in shown:  # one row per file: as given, as the model sees it
         images += [picture.original, _pixels(xi, loaded).numpy()]
         titles += [picture.path.name[:24], ", ".join(f"{c[:12]} {prob:.0%}" for c, prob in pred.top[:2])]
-    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=2,
+    path = plots.image_grid(images, titles, _out(out, loaded.run_dir / "predict.png"), cols=2 * min(len(images) // 2, 5),
                             title=f"{loaded.name}: each file as given (left) and as the model sees it (right)")
     return predictions, notes, path
 
 
-def predict_dataset(checkpoint, dataset=None, n: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
-    """Predictions for the first `n` test images beside their true labels (Morvan's tutorial's "10 predictions vs real"),
-    and a grid of them (green: right, red: wrong). Default: beside the checkpoint, predict.png."""
+def predict_dataset(checkpoint, dataset=None, limit: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
+    """Predictions for the first `limit` test images beside their true labels (Morvan's tutorial 401's "10 predictions
+    vs real"), and a grid of the first PICTURE_LIMIT of them (green: right, red: wrong). Default: beside the
+    checkpoint, predict.png."""
+    n = limit
     if n < 1:
-        raise ConfigError(f"--n must be at least 1, got {n}")
+        raise ConfigError(f"--limit must be at least 1, got {n}")
     loaded = load(checkpoint, which)
     data = loaded.dataset(dataset, data_dir)
-    n = min(n, len(data.test))
+    check_limit(n, data)
     logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=n), loaded.evaluation)
     predictions = [Prediction(f"test[{i}]", top, data.classes[int(y)])
                    for i, (top, y) in enumerate(zip(top_k(logits, data.classes), labels))]
     right = [p.top[0][0] == p.true for p in predictions]
     titles = [f"{p.top[0][0]} {p.top[0][1]:.0%}\n(true: {p.true})" for p in predictions]
-    path = plots.image_grid(display_images(data.test.images[:n]), titles, _out(out, loaded.run_dir / "predict.png"),
-                            cols=min(n, 5), colors=["green" if r else "red" for r in right],
-                            title=f"{loaded.name} on {data.name} test: {sum(right)}/{n} right")
+    shown = min(n, PICTURE_LIMIT)  # the table lists all n; one picture shows the first PICTURE_LIMIT
+    part = f"first {shown} of {n} shown, " if shown < n else ""
+    path = plots.image_grid(display_images(data.test.images[:shown]), titles[:shown], _out(out, loaded.run_dir / "predict.png"),
+                            cols=min(shown, 5 if shown <= 25 else 10), colors=["green" if r else "red" for r in right[:shown]],
+                            title=f"{loaded.name} on {data.name} test: {sum(right)}/{n} right ({part}green: right, red: wrong)")
     return predictions, path
 
 
@@ -220,6 +234,7 @@ def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, m
         raise ConfigError(f"--limit must be at least 1, got {limit}")
     loaded = load(checkpoint, which)
     data = loaded.dataset(data_dir=data_dir)
+    check_limit(limit, data)
     logits, labels = predict_split(loaded.model, loaded.test_batches(data, limit), loaded.evaluation)
     matrix = confusion_matrix(logits, labels, len(data.classes))
     per_class = per_class_accuracy(logits, labels, data.classes)
@@ -248,15 +263,17 @@ def embed_tsne(features: torch.Tensor, seed: int = 0):
                 random_state=seed).fit_transform(features.numpy())
 
 
-def tsne(checkpoint, n: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
-    """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `n` test images,
-    coloured and labelled by class, as in Morvan's tutorial. Default: beside the checkpoint, tsne.png."""
+def tsne(checkpoint, limit: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
+    """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `limit` test images,
+    coloured and labelled by class, as in Morvan's tutorial 401. Default: beside the checkpoint, tsne.png."""
     from .inspect import penultimate
 
+    n = limit
     if n < 5:
-        raise ConfigError(f"--n must be at least 5 for t-SNE, got {n}")
+        raise ConfigError(f"--limit must be at least 5 for t-SNE, got {n}")
     loaded = load(checkpoint, which)
     data = loaded.dataset(data_dir=data_dir)
+    check_limit(n, data, least=5)
     batches = loaded.batches(data.test, limit=n)
     features = torch.cat([penultimate(loaded.model, x).float() for x, _ in batches])  # (n, D)
     points = embed_tsne(features, seed)
@@ -291,6 +308,8 @@ def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "au
     grid per layer titled with its output shape. More than `max_layers` layers: evenly spaced ones, first and
     last included. Returns [(layer, shape)] of all conv layers, the input described, and the PNG path
     (default: beside the checkpoint, features.png)."""
+    if not 2 <= max_layers <= MAX_LAYERS:
+        raise ConfigError(f"--max-layers must be in 2-{MAX_LAYERS} (grids one picture shows), got {max_layers}")
     loaded = load(checkpoint, which)
     if image is not None:
         picture = read_picture(image, invert, loaded.payload)
@@ -310,7 +329,7 @@ def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "au
     predicted = top_k(loaded.logits(x), loaded.classes, 1)[0][0]
     keep = range(len(layers))
     if len(layers) > max_layers:
-        keep = sorted({round(i * (len(layers) - 1) / (max(max_layers, 2) - 1)) for i in range(max(max_layers, 2))})
+        keep = sorted({round(i * (len(layers) - 1) / (max_layers - 1)) for i in range(max_layers)})
     grids = [(f"conv '{layers[i][0]}' ({i + 1}/{len(layers)}): {list(layers[i][1].shape)}", layers[i][1][0].numpy())
              for i in keep]
     path = plots.plot_activations(_pixels(x[0], loaded).numpy(), grids, _out(out, loaded.run_dir / "features.png"),
@@ -332,15 +351,17 @@ def kernels(checkpoint, out=None, which: str = "best") -> tuple[str, tuple, Path
     name, conv = first_conv(loaded.model)
     weight = conv.weight.detach().float()
     k = weight.shape[-1]
-    path = plots.plot_kernels(weight.numpy(), _out(out, loaded.run_dir / "kernels.png"),
-                              title=f"{loaded.name}: first layer '{name}', {weight.shape[0]} kernels {k}x{k} "
+    outputs = max(1, min(weight.shape[0], PICTURE_LIMIT // weight.shape[1]))  # tiles one picture shows
+    part = f" (the first {outputs} shown)" if outputs < weight.shape[0] else ""
+    path = plots.plot_kernels(weight[:outputs].numpy(), _out(out, loaded.run_dir / "kernels.png"),
+                              title=f"{loaded.name}: first layer '{name}', {weight.shape[0]} kernels {k}x{k}{part} "
                                     f"(red excites, blue inhibits)")
     return name, tuple(weight.shape), path
 
 
 # ---------------------------------------------------------------- compare
-COMPARE_FIELDS = ("run", "model", "dataset", "input", "parameters", "mult_adds", "epochs", "best_test_acc",
-                  "images_per_s", "train_seconds")
+COMPARE_FIELDS = ("run", "model", "dataset", "input", "parameters", "mult_adds", "epochs", "test_images",
+                  "best_test_acc", "images_per_s", "train_seconds")
 
 
 def run_row(run_dir, label: str) -> dict:
@@ -355,7 +376,8 @@ def run_row(run_dir, label: str) -> dict:
     return {
         "run": label, "model": config["model"], "dataset": config["dataset"], "input": size,
         "parameters": info["parameters"], "mult_adds": summarize(model, (info.get("in_channels", 1), size, size)).mult_adds,
-        "epochs": len(history), "best_test_acc": max(r["test_acc"] for r in history),
+        "epochs": len(history), "test_images": info.get("test_images"),
+        "best_test_acc": max(r["test_acc"] for r in history),
         # throughput of the training passes, averaged over epochs; time sums them (test passes excluded)
         "images_per_s": round(sum(r["images_per_s"] for r in history) / len(history), 1),
         "train_seconds": round(sum(r["seconds"] for r in history), 1),
@@ -363,12 +385,30 @@ def run_row(run_dir, label: str) -> dict:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    header = ["run", "parameters", "mult-adds", "epochs", "best test acc", "images/s", "train time (s)"]
+    header = ["run", "parameters", "mult-adds", "epochs", "test set (images)", "best test acc", "images/s",
+              "train time (s)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for r in rows:
+    for r in rows:  # accuracies on other data sets or on a few test images are not comparable: say which
+        tested = f"{r['dataset']} {r['test_images']:,}" if r["test_images"] is not None else r["dataset"]
         lines.append(f"| {r['run']} | {r['parameters']:,} | {r['mult_adds'] / 1e6:,.2f} M | {r['epochs']} | "
-                     f"{r['best_test_acc']:.4f} | {r['images_per_s']:,.0f} | {r['train_seconds']:,.1f} |")
+                     f"{tested} | {r['best_test_acc']:.4f} | {r['images_per_s']:,.0f} | {r['train_seconds']:,.1f} |")
     return "\n".join(lines)
+
+
+def finished_runs(run_dirs) -> tuple[list[Path], list[str]]:
+    """The run directories with at least one finished epoch, and for each other one a line saying why it is
+    left out (unfinished, broken, not a run): one bad run never blocks comparing the others."""
+    from .errors import CheckpointError
+
+    good, skipped = [], []
+    for d in run_dirs:
+        try:
+            read_run(d)
+        except CheckpointError as error:
+            skipped.append(f"skipped {error}")  # the error names the directory
+        else:
+            good.append(Path(d))
+    return good, skipped
 
 
 def compare(run_dirs, out_dir=".") -> tuple[list[dict], list[Path]]:

@@ -1,18 +1,48 @@
 """Command line: `cnnlab COMMAND ...`. Each group of commands lives in its own module of this package,
 which defines `register(subparsers)`; heavy imports (torch, matplotlib) happen inside the handlers."""
 import argparse
+import re
 import sys
 from importlib import import_module
 
 from ..version import __version__
-from ..errors import CnnlabError
+from ..errors import CnnlabError, closest, unknown_option
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
 COMMAND_MODULES = ["data", "models", "train", "views", "conv", "tools", "explore"]
 
+# Names other commands (or other tools) give the idea a command calls by another flag: how many test images.
+SYNONYMS = {"--n": "--limit", "--num": "--limit", "--count": "--limit", "--test-limit": "--limit",
+            "--samples": "--limit", "--limit": "--test-limit"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with cnnlab's rule for a wrong flag: the command it was given to names it, suggests the closest
+    option of that command (or the one it calls the same idea by) and shows that command's usage."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and not any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
+            options = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+            flags = [e for e in extras if e.startswith("-")]
+            if flags:
+                synonyms = {k: v for k, v in SYNONYMS.items() if v in options}
+                self.error(unknown_option(flags[0], options, synonyms))
+            self.error(f"unexpected argument(s): {' '.join(extras)}")
+        return namespace, extras
+
+    def error(self, message):
+        """argparse's 'invalid choice' (a command, --optimizer ...) gets the closest choice too."""
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if wrong:
+            close = closest(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)), n=2, cutoff=0.6)
+            if close:
+                message = f"{message}: did you mean {' or '.join(close)}?"
+        super().error(message)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cnnlab",
         description="Learn, build, train, inspect and compare convolutional neural networks.",
         epilog="Run 'cnnlab COMMAND --help' for a command's options.",

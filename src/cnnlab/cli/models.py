@@ -28,6 +28,7 @@ def _meta_model(name, **kwargs):
 
 
 def run_models(args):
+    from ..config import FAMILIES, as_flags
     from ..errors import unknown_name
     from ..inspect import count_params
     from ..models import list_models, model_info
@@ -37,12 +38,16 @@ def run_models(args):
         raise unknown_name("model", args.pattern, list_models())
     infos = [model_info(n) for n in names]
     width = max(len(i.description) for i in infos)
-    print(f"{'name':<16} {'description':<{width}} {'params':>12} {'input':>7}  source")
+    print(f"{'name':<16} {'description':<{width}} {'params':>12} {'input':>7}  {'family':<10} source")
     for info in infos:
         size = str(info.input_size) if info.min_size is None else f"{info.input_size}*"
-        print(f"{info.name:<16} {info.description:<{width}} {count_params(_meta_model(info.name)):>12,} {size:>7}  {info.source}")
+        print(f"{info.name:<16} {info.description:<{width}} {count_params(_meta_model(info.name)):>12,} {size:>7}  "
+              f"{info.family or '-':<10} {info.source}")
     print("params: 1 input channel, 10 classes.  input: the side images are resized to;"
-          " * = ends in global pooling, accepts other sizes (see 'cnnlab summary').")
+          " * = ends in global pooling, accepts other sizes (see 'cnnlab summary').\n"
+          "family: the settings 'cnnlab train MODEL' uses without --recipe:")
+    for name, family in FAMILIES.items():
+        print(f"  {name:<10} {as_flags(family.settings)}")
 
 
 def run_summary(args):

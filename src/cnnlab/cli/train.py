@@ -1,10 +1,11 @@
 """`cnnlab train`, `cnnlab eval` and `cnnlab recipes`. The train flags are derived from TrainConfig's fields."""
 import argparse
+import shlex
 import sys
 import typing
 from dataclasses import fields
 
-from ..config import RECIPES, TrainConfig
+from ..config import FAMILIES, RECIPES, TrainConfig
 from .views import add_checkpoint
 
 _SKIP = ("model", "recipe")  # positional / handled separately
@@ -19,12 +20,17 @@ def _flag_type(f):
 
 def add_config_flags(p, skip) -> None:
     """TrainConfig's fields (but `skip`) as flags of parser `p`; each defaults to None, meaning "not given"."""
+    per_family = {k for family in FAMILIES.values() for k in family.settings}
     for f in fields(TrainConfig):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = f.metadata.get("parse") or _flag_type(f)
-        help_text = f"{f.metadata['help']} (default: {f.default})"
+        help_text = f.metadata["help"]
+        if f.name in per_family:
+            help_text += f" (default: per model family, see `cnnlab recipes`; else {f.default})"
+        elif "(default:" not in help_text:
+            help_text += f" (default: {f.default})"
         if kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
@@ -35,13 +41,15 @@ def add_config_flags(p, skip) -> None:
 def register(commands):
     p = commands.add_parser("train", help="train a model (see `cnnlab recipes` for presets)",
                             description="Train MODEL and leave a run directory with config.json, metrics.csv, "
-                                        "last.pt, best.pt and curves.png. Options default to TrainConfig's values, "
-                                        "then a --recipe's, then what you give here.",
+                                        "last.pt, best.pt and curves.png. Each option takes, first match wins: "
+                                        "what you give here, a --recipe's setting, the model family's default "
+                                        "(without --recipe; see `cnnlab recipes`), TrainConfig's default.",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", nargs="?", help="model name (default: the recipe's, else basic-cnn)")
     p.add_argument("--recipe", help="preset: " + ", ".join(RECIPES))
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt "
-                   "(with its saved settings; --epochs may extend it)")
+                   "(with its saved settings: --epochs may extend it, --device and --threads move it; the original "
+                   "command's other options may be repeated unchanged)")
     add_config_flags(p, skip=_SKIP)
     p.formatter_class = argparse.HelpFormatter  # defaults are spelled out above
     p.set_defaults(func=run_train)
@@ -71,15 +79,14 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from ..trainer import RESUME_OPTIONS, Interrupted, build_run, resume_settings, train_run
+        from ..trainer import Interrupted, build_run, resume_settings, train_run
 
         options = {f.name for f in fields(TrainConfig)}
         given = {k: v for k, v in vars(args).items() if k in options and v is not None}
         if args.resume:
-            extra = sorted(set(given) - set(RESUME_OPTIONS))
-            if extra:
-                raise ConfigError(f"--resume keeps the run's saved settings; only --{', --'.join(RESUME_OPTIONS)} "
-                                  f"may be given (got --{', --'.join(e.replace('_', '-') for e in extra)})")
+            if args.overwrite:
+                raise ConfigError("give --resume (continue the run) or --overwrite (start it again), not both")
+            # the original command's own options may be repeated; resume_settings refuses those that differ
             config, payload = resume_settings(args.resume, **given)
             run = build_run(config, args.resume, payload)
         else:
@@ -89,7 +96,7 @@ def run_train(args):
         except Interrupted as stopped:
             if run.env.main:
                 print(f"\n{stopped.signame}: stopped; checkpoint saved. Resume with:\n"
-                      f"  cnnlab train --resume {stopped.run_dir}", file=sys.stderr)
+                      f"  cnnlab train --resume {shlex.quote(str(stopped.run_dir))}", file=sys.stderr)
             return 130
         if run.env.main:  # under torchrun only rank 0 speaks
             best = max(history, key=lambda r: r["test_acc"])
@@ -102,14 +109,16 @@ def run_eval(args):
     from ..errors import ConfigError
     from ..evaluate import evaluate, per_class_accuracy
     from ..rundir import load_trained
+    from ..views import check_limit
 
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     device = select_device(args.device)
     trained = load_trained(args.checkpoint, "last" if args.last else "best", device)
-    data = trained.dataset(args.dataset, args.data_dir)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    data = trained.dataset(args.dataset, args.data_dir)
+    check_limit(args.limit, data)
     score = evaluate(trained.model, trained.test_batches(data, args.limit, args.batch_size), trained.evaluation,
                      keep=args.per_class)
     how = trained.evaluation.precision + (", flip TTA" if trained.evaluation.tta else "")
@@ -122,6 +131,18 @@ def run_eval(args):
 
 
 def run_recipes(args):
+    from ..config import as_flags
+    from ..models import list_models, model_info
+
+    print("Recipes (cnnlab train --recipe NAME; explicit flags override a recipe's settings):")
+    defaults = TrainConfig()
     for name, recipe in RECIPES.items():
-        settings = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recipe.settings.items() if k != "model")
-        print(f"{name:<14} {recipe.description}\n{'':<14} model {recipe.settings['model']}: {settings}")
+        # a recipe leaves the family defaults aside: spelled out, a setting it leaves alone takes TrainConfig's
+        family = FAMILIES[model_info(recipe.settings["model"]).family].settings
+        settings = {**recipe.settings, **{k: getattr(defaults, k) for k in family if k not in recipe.settings}}
+        settings = as_flags({k: v for k, v in settings.items() if k != "model"})
+        print(f"{name:<14} {recipe.description}\n{'':<14} same as: cnnlab train {recipe.settings['model']} {settings}")
+    print("\nWithout --recipe, a model trains with its family's defaults (explicit flags override them too):")
+    for name, family in FAMILIES.items():
+        members = [m for m in list_models() if model_info(m).family == name]
+        print(f"{name:<14} {family.description}\n{'':<14} {as_flags(family.settings)}   ({', '.join(members)})")

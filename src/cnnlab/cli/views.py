@@ -24,7 +24,8 @@ def register(commands):
     p = commands.add_parser("show", help="a grid of a data set's images with their class names",
                             description="Draw the first N images of a data set split with their class names.")
     p.add_argument("dataset", help="mnist, fashion-mnist or synthetic")
-    p.add_argument("--n", type=int, default=16, help="number of images (default: 16)")
+    p.add_argument("--limit", type=int, default=16, metavar="N",
+                   help="show the first N images (default: 16; at most 100 fit one picture)")
     p.add_argument("--split", choices=["train", "test"], default="test", help="(default: test)")
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: ./DATASET-SPLIT.png)")
@@ -47,7 +48,9 @@ def register(commands):
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--dataset", help="without IMAGE: data set to take test images from "
                                      "(default: the one the model was trained on)")
-    p.add_argument("--n", type=int, default=10, help="without IMAGE: number of test images (default: 10)")
+    p.add_argument("--limit", type=int, default=10, metavar="N",
+                   help="without IMAGE: use the first N test images (default: 10; all are listed, the picture "
+                        "shows the first 100)")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, predict.png)")
@@ -66,8 +69,8 @@ def register(commands):
                             description="Embed the features the classifier sees (the last hidden layer) of the "
                                         "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN tutorial does.")
     add_checkpoint(p)
-    p.add_argument("--n", type=int, default=2000, help="number of test images (default: 2000; t-SNE time grows "
-                                                       "faster than linearly)")
+    p.add_argument("--limit", type=int, default=2000, metavar="N",
+                   help="use the first N test images (default: 2000; t-SNE time grows faster than linearly)")
     p.add_argument("--seed", type=int, default=0, help="t-SNE random state (default: 0)")
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, tsne.png)")
@@ -81,7 +84,7 @@ def register(commands):
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
     p.add_argument("--max-layers", type=int, default=12, metavar="N",
-                   help="draw at most N layers, evenly spaced, first and last included (default: 12)")
+                   help="draw at most N layers (2-24), evenly spaced, first and last included (default: 12)")
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, features.png)")
     p.set_defaults(func=run_features)
@@ -114,13 +117,30 @@ def _wrote(path):
 def run_show(args):
     from ..views import show
 
-    _wrote(show(args.dataset, args.n, args.split, args.out, args.data_dir))
+    _wrote(show(args.dataset, args.limit, args.split, args.out, args.data_dir))
+
+
+def _finished(run_dirs) -> list:
+    """The run directories with a finished epoch; a one-line warning for each other one (none: an error)."""
+    import sys
+
+    from ..errors import CheckpointError
+    from ..views import finished_runs
+
+    good, skipped = finished_runs(run_dirs)
+    if not good:  # one line, as every error
+        reason = skipped[0].removeprefix("skipped ")
+        raise CheckpointError(reason if len(run_dirs) == 1 else
+                              f"none of the {len(run_dirs)} run directories has a finished epoch (first: {reason})")
+    for line in skipped:
+        print(f"cnnlab: warning: {line}", file=sys.stderr)
+    return good
 
 
 def run_plot(args):
     from ..views import plot_runs
 
-    _wrote(plot_runs(args.run_dirs, args.out))
+    _wrote(plot_runs(_finished(args.run_dirs), args.out))
 
 
 def _top(prediction) -> str:
@@ -129,7 +149,7 @@ def _top(prediction) -> str:
 
 def run_predict(args):
     from ..errors import ConfigError
-    from ..views import predict_dataset, predict_files
+    from ..views import PICTURE_LIMIT, predict_dataset, predict_files
 
     if args.images:
         if args.dataset:
@@ -140,8 +160,11 @@ def run_predict(args):
         width = max(len(p.name) for p in predictions)
         for p in predictions:
             print(f"{p.name:<{width}}  {_top(p)}")
+        if len(predictions) > PICTURE_LIMIT // 2:
+            print(f"the picture shows the first {PICTURE_LIMIT // 2} of {len(predictions):,} files")
     else:
-        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.n, args.out, args.data_dir, _which(args))
+        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir,
+                                            _which(args))
         width = max(len(p.true) for p in predictions)
         print(f"{'image':<10} {'true':<{width}} {'predicted':<{width}}   top 3")
         for p in predictions:
@@ -149,6 +172,8 @@ def run_predict(args):
             print(f"{p.name:<10} {p.true:<{width}} {p.top[0][0]:<{width}} {mark} {_top(p)}")
         right = sum(p.top[0][0] == p.true for p in predictions)
         print(f"{right}/{len(predictions)} right")
+        if len(predictions) > PICTURE_LIMIT:
+            print(f"the picture shows the first {PICTURE_LIMIT} of {len(predictions):,}")
     _wrote(path)
 
 
@@ -172,7 +197,7 @@ def run_confusion(args):
 def run_tsne(args):
     from ..views import tsne
 
-    _wrote(tsne(args.checkpoint, args.n, args.out, args.data_dir, args.seed, _which(args)))
+    _wrote(tsne(args.checkpoint, args.limit, args.out, args.data_dir, args.seed, _which(args)))
 
 
 def run_features(args):
@@ -197,7 +222,7 @@ def run_kernels(args):
 def run_compare(args):
     from ..views import compare, markdown_table
 
-    rows, paths = compare(args.run_dirs, args.out)
+    rows, paths = compare(_finished(args.run_dirs), args.out)
     print(markdown_table(rows))
     for path in paths:
         _wrote(path)

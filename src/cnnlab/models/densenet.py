@@ -59,6 +59,6 @@ def make_densenet(layers=(4, 4, 4, 4), growth_rate=32, num_classes=10, in_channe
 
 
 @register_model("densenet", description="DenseNet (d2l): 4 dense blocks of 4 convs, growth rate 32, transitions",
-                source="d2l, Huang 2017", input_size=96, min_size=29)
+                source="d2l 7.7, Huang 2017", input_size=96, min_size=29, family="batchnorm")
 def densenet(num_classes=10, in_channels=1):
     return make_densenet((4, 4, 4, 4), 32, num_classes, in_channels)

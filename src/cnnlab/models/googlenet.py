@@ -31,7 +31,7 @@ class Inception(nn.Module):
 
 
 @register_model("googlenet", description="GoogLeNet / Inception v1 (d2l): 9 Inception blocks, global average pool",
-                source="d2l, Szegedy 2014", input_size=96, min_size=1)
+                source="d2l 7.4, Szegedy 2014", input_size=96, min_size=1, family="deep")
 def googlenet(num_classes=10, in_channels=1):
     # Shapes are for 96x96 input; the global average pool accepts other sizes.
     return nn.Sequential(OrderedDict(

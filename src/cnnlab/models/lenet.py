@@ -18,12 +18,12 @@ def lenet5(activation, pool, num_classes=10, in_channels=1):
     )
 
 
-@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="d2l 6.6, LeCun 1998")
+@register_model("lenet", description="LeNet-5 (d2l): sigmoid, average pooling, 400 -> 120 -> 84", source="d2l 6.6, LeCun 1998", family="sigmoid")
 def lenet(num_classes=10, in_channels=1):
     return lenet5(nn.Sigmoid, nn.AvgPool2d, num_classes, in_channels)
 
 
-@register_model("lenet-bn", description="LeNet-5 with batch norm after every conv / linear layer (d2l 8.5)", source="d2l")
+@register_model("lenet-bn", description="LeNet-5 with batch norm after every conv / linear layer (d2l 7.5)", source="d2l 7.5, Ioffe 2015", family="batchnorm")
 def lenet_bn(num_classes=10, in_channels=1):
     # As d2l's batch-norm LeNet: the first conv has no padding, so 16 * 4 * 4 features reach the classifier.
     return nn.Sequential(
@@ -38,6 +38,6 @@ def lenet_bn(num_classes=10, in_channels=1):
     )
 
 
-@register_model("lenet-relu", description="LeNet-5 with ReLU and max pooling (the modern choices)", source="d2l 7 notes")
+@register_model("lenet-relu", description="LeNet-5 with ReLU and max pooling (the modern choices)", source="d2l 6.6 exercises", family="plain")
 def lenet_relu(num_classes=10, in_channels=1):
     return lenet5(nn.ReLU, nn.MaxPool2d, num_classes, in_channels)

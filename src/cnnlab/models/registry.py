@@ -22,6 +22,7 @@ class ModelInfo:
     input_size: int  # the side its source trains it at (images are resized to it)
     min_size: int | None  # smallest side accepted by a net ending in global pooling; None: input_size only
     source: str  # where it comes from: the course lecture, the d2l section, the paper
+    family: str | None = None  # its training defaults without a recipe (cnnlab.config.FAMILIES); None: TrainConfig's
 
     def check_size(self, size: int) -> None:
         """Raise ConfigError unless the network accepts size x size images."""
@@ -34,13 +35,19 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, *, description: str, source: str, input_size: int = 28, min_size: int | None = None):
-    """Decorator: register `factory(num_classes=10, in_channels=1, **options)` under `name`."""
+def register_model(name: str, *, description: str, source: str, input_size: int = 28, min_size: int | None = None,
+                   family: str | None = None):
+    """Decorator: register `factory(num_classes=10, in_channels=1, **options)` under `name`. `family` names the
+    settings it trains with when no recipe is given (a key of cnnlab.config.FAMILIES; None: TrainConfig's)."""
+    from ..config import FAMILIES
+
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"model '{name}': unknown family '{family}' (choose from {', '.join(FAMILIES)})")
 
     def decorate(factory):
         if name in _REGISTRY:
             raise ValueError(f"model '{name}' is registered twice")
-        _REGISTRY[name] = ModelInfo(name, factory, description, input_size, min_size, source)
+        _REGISTRY[name] = ModelInfo(name, factory, description, input_size, min_size, source, family)
         return factory
 
     return decorate

@@ -72,12 +72,12 @@ def resnet(block, layers, num_classes=10, in_channels=1):
 
 
 @register_model("resnet18", description="ResNet-18 (d2l): 4 stages of 2 Residual blocks, global average pool",
-                source="d2l, He 2015", input_size=96, min_size=1)
+                source="d2l 7.6, He 2015", input_size=96, min_size=1, family="batchnorm")
 def resnet18(num_classes=10, in_channels=1):
     return resnet(Residual, (2, 2, 2, 2), num_classes, in_channels)
 
 
 @register_model("resnet18-preact", description="ResNet-18 with full pre-activation blocks (BN, ReLU before each conv)",
-                source="He 2016", input_size=96, min_size=1)
+                source="He 2016", input_size=96, min_size=1, family="batchnorm")
 def resnet18_preact(num_classes=10, in_channels=1):
     return resnet(PreActResidual, (2, 2, 2, 2), num_classes, in_channels)

@@ -39,6 +39,6 @@ def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
 
 
 @register_model("speedrun-net", description="small VGG-style net with batch norm, built for the speed-run recipe",
-                source="cnnlab", input_size=28)
+                source="cnnlab", input_size=28, family="batchnorm")
 def speedrun_net(num_classes=10, in_channels=1):
     return make_speedrun_net((16, 32, 64), num_classes, in_channels)

@@ -30,12 +30,12 @@ def vgg(arch, num_classes=10, in_channels=1):
     )
 
 
-@register_model("vgg11", description="VGG-11 (d2l): 8 convs in 5 vgg_blocks, 25088 -> 4096 -> 4096", source="d2l 7.2, Simonyan 2014", input_size=224)
+@register_model("vgg11", description="VGG-11 (d2l): 8 convs in 5 vgg_blocks, 25088 -> 4096 -> 4096", source="d2l 7.2, Simonyan 2014", input_size=224, family="deep")
 def vgg11(num_classes=10, in_channels=1):
     return vgg(VGG11, num_classes, in_channels)
 
 
-@register_model("vgg11-small", description="VGG-11 with a quarter of the conv channels (d2l's trainable variant)", source="d2l 7.2, Simonyan 2014", input_size=224)
+@register_model("vgg11-small", description="VGG-11 with a quarter of the conv channels (d2l's trainable variant)", source="d2l 7.2, Simonyan 2014", input_size=224, family="deep")
 def vgg11_small(num_classes=10, in_channels=1):
     # As d2l: only the conv channels are divided by 4; the classifier keeps 4096 units.
     return vgg(tuple((n, c // 4) for n, c in VGG11), num_classes, in_channels)
