@@ -17,6 +17,8 @@ class ConsoleReporter:
               f"{info['parameters']:,} parameters; {info['device']}, {info['precision']}, {info['threads']} threads"
               f"{', %d processes' % info['world_size'] if info['world_size'] > 1 else ''}; run directory {run_dir}",
               file=self.file)
+        for notice in info.get("notices", ()):  # speed switches turned off for the user's own network
+            print(f"note: {notice}", file=self.file)
         print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} {'sec':>6}",
               file=self.file)
 
