@@ -103,12 +103,11 @@ class UserNetwork:
     def of(cls, model, reference: str | None = None) -> "UserNetwork":
         if isinstance(model, UserNetwork):
             return model
-        if isinstance(model, nn.Module):
-            kind = type(model)
-            return cls(model, reference or reference_of(kind) or kind.__name__, reference or reference_of(kind))
+        if isinstance(model, nn.Module):  # labelled by its class, as a user would call it
+            return cls(model, reference or type(model).__name__, reference or reference_of(type(model)))
         if callable(model):
-            reference = reference or reference_of(model)
-            return cls(model, reference or getattr(model, "__name__", type(model).__name__), reference)
+            return cls(model, reference or getattr(model, "__name__", type(model).__name__),
+                       reference or reference_of(model))
         raise ConfigError(f"model must be a registered name, an import reference, an nn.Module or a function "
                           f"returning one, not a {type(model).__name__}")
 
@@ -142,7 +141,7 @@ class NeedsModelError(CheckpointError):
         run = f"train --resume {self.path}" if command == "train" else f"{command} {self.path}"
         if reference:
             return (f"{self.path} was trained with your network {reference}; cnnlab never imports code a run names: "
-                    f"pass it yourself, cnnlab {run} --model {reference} (Python: model=...)")
+                    f"pass it yourself, cnnlab {run} --model {reference} (from Python: model={reference.rsplit(':', 1)[-1]})")
         return (f"{self.path} was trained with your own network '{label}' (defined in a script or notebook); pass "
                 f"it: model={label} from Python, or cnnlab {run} --model FILE.py:{label.rsplit('.', 1)[-1]}")
 
