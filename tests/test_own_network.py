@@ -216,7 +216,7 @@ def test_every_view_takes_a_module_with_a_data_set(liu_run, tmp_path):
     assert [shape for _, shape in layers] == [(1, 10, 24, 24), (1, 20, 8, 8)] and path.is_file()
     name, shape, path = cnnlab.kernels(net, out=tmp_path / "k.png")
     assert (name, shape) == ("conv1", (10, 1, 5, 5)) and path.is_file()
-    assert net.training is False or True  # the module is the user's; views may leave it in eval mode
+    assert net.training  # the views use a copy in eval mode: the user's module keeps its mode
 
 
 def test_views_of_a_run_of_your_network_take_the_result_or_the_run_with_the_network(liu_run, tmp_path):
@@ -399,3 +399,128 @@ def test_your_network_trains_under_torchrun(tmp_path):
     info = json.loads((tmp_path / "ddp" / "config.json").read_text())
     assert info["world_size"] == 2 and info["config"]["channels_last"] is False
     assert len(read_metrics(tmp_path / "ddp")) == 1
+
+
+# ---------------------------------------------------------------- the seeds' networks, pasted as they are
+class InceptionA(nn.Module):  # Liu Er's lecture 11
+    def __init__(self, in_channels):
+        super(InceptionA, self).__init__()
+        self.branch1x1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch5x5_1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch5x5_2 = nn.Conv2d(16, 24, kernel_size=5, padding=2)
+        self.branch3x3_1 = nn.Conv2d(in_channels, 16, kernel_size=1)
+        self.branch3x3_2 = nn.Conv2d(16, 24, kernel_size=3, padding=1)
+        self.branch3x3_3 = nn.Conv2d(24, 24, kernel_size=3, padding=1)
+        self.branch_pool = nn.Conv2d(in_channels, 24, kernel_size=1)
+
+    def forward(self, x):
+        branch1x1 = self.branch1x1(x)
+        branch5x5 = self.branch5x5_2(self.branch5x5_1(x))
+        branch3x3 = self.branch3x3_3(self.branch3x3_2(self.branch3x3_1(x)))
+        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        return torch.cat([branch1x1, branch5x5, branch3x3, branch_pool], dim=1)
+
+
+class InceptionNet(nn.Module):  # Liu Er's lecture 11
+    def __init__(self):
+        super(InceptionNet, self).__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(88, 20, kernel_size=5)
+        self.incep1 = InceptionA(in_channels=10)
+        self.incep2 = InceptionA(in_channels=20)
+        self.mp = nn.MaxPool2d(2)
+        self.fc = nn.Linear(1408, 10)
+
+    def forward(self, x):
+        in_size = x.size(0)
+        x = F.relu(self.mp(self.conv1(x)))
+        x = self.incep1(x)
+        x = F.relu(self.mp(self.conv2(x)))
+        x = self.incep2(x)
+        x = x.view(in_size, -1)
+        return self.fc(x)
+
+
+class ResidualBlock(nn.Module):  # Liu Er's lecture 11
+    def __init__(self, channels):
+        super(ResidualBlock, self).__init__()
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x):
+        y = F.relu(self.conv1(x))
+        return F.relu(x + self.conv2(y))
+
+
+class ResidualNet(nn.Module):  # Liu Er's lecture 11
+    def __init__(self):
+        super(ResidualNet, self).__init__()
+        self.conv1 = nn.Conv2d(1, 16, kernel_size=5)
+        self.conv2 = nn.Conv2d(16, 32, kernel_size=5)
+        self.rblock1 = ResidualBlock(16)
+        self.rblock2 = ResidualBlock(32)
+        self.mp = nn.MaxPool2d(2)
+        self.fc = nn.Linear(512, 10)
+
+    def forward(self, x):
+        in_size = x.size(0)
+        x = self.rblock1(self.mp(F.relu(self.conv1(x))))
+        x = self.rblock2(self.mp(F.relu(self.conv2(x))))
+        return self.fc(x.view(in_size, -1))
+
+
+class MorvanCNN(nn.Module):  # Morvan's tutorial: forward returns (logits, features)
+    def __init__(self):
+        super(MorvanCNN, self).__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(1, 16, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(kernel_size=2))
+        self.conv2 = nn.Sequential(nn.Conv2d(16, 32, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(2))
+        self.out = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = self.conv2(self.conv1(x))
+        x = x.view(x.size(0), -1)
+        return self.out(x), x
+
+
+class Reshape(nn.Module):  # d2l's LeNet section (seed 003)
+    def forward(self, x):
+        return x.view(-1, 1, 28, 28)
+
+
+def d2l_reshape_lenet():
+    return nn.Sequential(Reshape(), *d2l_lenet())
+
+
+@pytest.mark.parametrize("make", [InceptionNet, ResidualNet, MorvanCNN, d2l_reshape_lenet], ids=lambda m: m.__name__)
+def test_the_seeds_networks_train_pasted_as_they_are_and_every_view_reads_them(make, tmp_path):
+    result = cnnlab.train(make(), epochs=1, out=str(tmp_path / "r"), **TINY)
+    assert len(result.history) == 1 and result.history[0]["test_acc"] >= 0
+    assert cnnlab.tsne(result, n=20, out=tmp_path / "t.png").is_file()  # penultimate of any module
+    assert cnnlab.features(result, out=tmp_path / "f.png")[2].is_file()
+
+
+def test_a_network_defined_in_a_script_is_named_by_its_class_and_never_looked_up(tmp_path):
+    script = tmp_path / "notebook_like.py"
+    script.write_text(textwrap.dedent(f'''
+        import torch.nn as nn
+        import cnnlab
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                return self.fc(x.flatten(1))
+
+        cnnlab.train(Net(), dataset="synthetic", epochs=1, train_limit=200, test_limit=50, threads=1,
+                     progress=False, out={str(tmp_path / "run")!r})
+    '''))
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True, timeout=120)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["network"] == {
+        "kind": "module", "label": "Net", "reference": None}
+    result = subprocess.run([sys.executable, "-m", "cnnlab", "predict", str(tmp_path / "run")], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert (f"{tmp_path / 'run'} was trained with your own network 'Net' (defined in a script or notebook); pass it: "
+            f"model=Net from Python, or cnnlab predict {tmp_path / 'run'} --model FILE.py:Net") in result.stderr

@@ -308,7 +308,9 @@ def load_trained(path, which: str = "best", device="cpu", evaluation: Evaluation
 def from_module(model, dataset, data_dir=None, normalize=None, input_size=None, device=None) -> TrainedModel:
     """A module given without a run, ready for the views: the classes of `dataset` (a name or a loaded Dataset),
     its normalisation unless `normalize` = (mean, std), its own image size unless `input_size`, float32 evaluation.
-    The module itself is used (put in eval mode), on its own device unless `device`."""
+    A copy of the module is used, in eval mode (the caller's keeps its mode), on its own device unless `device`."""
+    import copy
+
     from .data import load_dataset
 
     if dataset is None:
@@ -316,8 +318,8 @@ def from_module(model, dataset, data_dir=None, normalize=None, input_size=None, 
     data = dataset if hasattr(dataset, "test") else load_dataset(dataset, data_dir)
     if device is None:
         device = next((t.device for t in model.parameters()), "cpu")
-    model = model.to(device).eval()
     name = type(model).__name__
+    model = copy.deepcopy(model).to(device).eval()
     config = {"model": name, "dataset": data.name, "data_dir": data_dir}
     normalize = tuple(normalize) if normalize is not None else (data.mean, data.std)
     return TrainedModel(model, tuple(data.classes), normalize, input_size or data.test.images.shape[-1],
