@@ -207,28 +207,29 @@ def test_resume_with_another_architecture_names_the_first_tensor_that_does_not_f
 # ---------------------------------------------------------------- looking inside
 def test_every_view_takes_a_module_with_a_data_set(liu_run, tmp_path):
     net, _ = liu_run
-    predictions, path = cnnlab.predict(net, dataset="synthetic", n=6, out=tmp_path / "p.png")
+    predictions, path = views.predict(net, dataset="synthetic", n=6, out=tmp_path / "p.png")
     assert len(predictions) == 6 and path.is_file()
-    result = cnnlab.confusion(net, dataset="synthetic", limit=100, out=tmp_path / "c.png")
+    result = views.confusion(net, dataset="synthetic", limit=100, out=tmp_path / "c.png")
     assert int(result.matrix.sum()) == 100 and result.path.is_file()
-    assert cnnlab.tsne(net, dataset="synthetic", n=40, out=tmp_path / "t.png").is_file()
-    layers, _, path = cnnlab.features(net, dataset="synthetic", index=3, out=tmp_path / "f.png")
+    assert "\n" not in repr(result) and repr(result).startswith("Confusion(accuracy ")
+    assert views.tsne(net, dataset="synthetic", n=40, out=tmp_path / "t.png").is_file()
+    layers, _, path = views.features(net, dataset="synthetic", index=3, out=tmp_path / "f.png")
     assert [shape for _, shape in layers] == [(1, 10, 24, 24), (1, 20, 8, 8)] and path.is_file()
-    name, shape, path = cnnlab.kernels(net, out=tmp_path / "k.png")
+    name, shape, path = views.kernels(net, out=tmp_path / "k.png")
     assert (name, shape) == ("conv1", (10, 1, 5, 5)) and path.is_file()
     assert net.training  # the views use a copy in eval mode: the user's module keeps its mode
 
 
 def test_views_of_a_run_of_your_network_take_the_result_or_the_run_with_the_network(liu_run, tmp_path):
     net, result = liu_run
-    from_result = cnnlab.confusion(result, out=tmp_path / "a.png")
-    from_run = cnnlab.confusion(result.run_dir, model=LiuErNet, out=tmp_path / "b.png")
+    from_result = views.confusion(result, out=tmp_path / "a.png")
+    from_run = views.confusion(result.run_dir, model=LiuErNet, out=tmp_path / "b.png")
     assert torch.equal(from_result.matrix, from_run.matrix)
     best = max(result.history, key=lambda r: r["test_acc"])["test_acc"]
     assert from_run.accuracy == pytest.approx(best, abs=1e-6)  # best.pt, evaluated as training did
     with pytest.raises(CheckpointError, match=r"never imports code a run names.*\(from Python: model=LiuErNet\)"):
-        cnnlab.confusion(result.run_dir)
-    assert cnnlab.plot(result, out=tmp_path / "curves.png").is_file()
+        views.confusion(result.run_dir)
+    assert views.plot(result, out=tmp_path / "curves.png").is_file()
 
 
 def test_summary_and_penultimate_handle_a_custom_forward_with_branches():
@@ -325,6 +326,10 @@ def test_resume_and_the_python_api_never_import_a_stored_reference_either(marker
     assert code == 2 and f"cnnlab train --resume {run} --model {reference}" in err
     with pytest.raises(CheckpointError, match="never imports code a run names"):
         cnnlab.load_trained(run)
+    marker.unlink(missing_ok=True)
+    trained = cnnlab.load_trained(run, model=reference)  # named by the user: imported
+    assert marker.exists() and "\n" not in repr(trained) and repr(trained).startswith(f"TrainedModel({reference} from ")
+    marker.unlink()
     with pytest.raises(CheckpointError):
         views.kernels(run)
     assert not marker.exists()
@@ -495,8 +500,8 @@ def d2l_reshape_lenet():
 def test_the_seeds_networks_train_pasted_as_they_are_and_every_view_reads_them(make, tmp_path):
     result = cnnlab.train(make(), epochs=1, out=str(tmp_path / "r"), **TINY)
     assert len(result.history) == 1 and result.history[0]["test_acc"] >= 0
-    assert cnnlab.tsne(result, n=20, out=tmp_path / "t.png").is_file()  # penultimate of any module
-    assert cnnlab.features(result, out=tmp_path / "f.png")[2].is_file()
+    assert views.tsne(result, n=20, out=tmp_path / "t.png").is_file()  # penultimate of any module
+    assert views.features(result, out=tmp_path / "f.png")[2].is_file()
 
 
 def test_a_network_defined_in_a_script_is_named_by_its_class_and_never_looked_up(tmp_path):

@@ -24,7 +24,6 @@ _EXPORTS = {
     "load_dataset": "data",
     **dict.fromkeys(["resume", "train"], "trainer"),
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
-    **dict.fromkeys(["compare", "confusion", "features", "kernels", "plot", "predict", "tsne"], "views"),
 }
 _SUBMODULES = ("checkpoint", "cli", "config", "data", "distributed", "errors", "evaluate", "inspect", "kernels",
                "lessons", "models", "network", "ops", "plots", "report", "rundir", "signals", "trainer", "views")

@@ -249,6 +249,11 @@ class TrainedModel:
     payload: dict = field(repr=False)
     device: object = "cpu"
 
+    def __repr__(self) -> str:  # one line in a notebook, not the whole model and config
+        where = self.path or "a module given without a run"
+        return (f"TrainedModel({self.name} from {where}: {len(self.classes)} classes, {self.input_size}x"
+                f"{self.input_size} input, {self.evaluation.precision}, on {self.device})")
+
     @property
     def name(self) -> str:
         return self.config["model"]

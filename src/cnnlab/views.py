@@ -216,6 +216,11 @@ class Confusion:
     path: Path
     mistakes_path: Path
 
+    def __repr__(self) -> str:  # one line in a notebook: the matrix is in .matrix and the picture
+        top = ", ".join(f"{t} -> {p} ({n})" for t, p, n in self.pairs[:2]) or "none"
+        return (f"Confusion(accuracy {self.accuracy:.4f} on {int(self.matrix.sum()):,} images; most confused: {top}; "
+                f"{self.path})")
+
 
 def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24, which: str = "best",
               model=None, dataset=None) -> Confusion:
