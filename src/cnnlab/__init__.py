@@ -33,7 +33,7 @@ _EXPORTS = {
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
 }
 _SUBMODULES = ("checkpoint", "cifar", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
-               "explore", "export", "folder", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "notebook", "ops",
+               "explore", "export", "folder", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network", "notebook", "ops",
                "plots", "report", "rundir", "signals", "tensorboard", "trainer", "views")
 
 __all__ = ["__version__", *_EXPORTS]

@@ -182,10 +182,10 @@ OPTIMIZER_SETTINGS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay")
 
 def family_defaults(model) -> dict:
     """The settings a registered model's family trains it with (empty for an unregistered network)."""
-    if not isinstance(model, str):
-        return {}
-    from .models import model_info
+    from .models import list_models, model_info
 
+    if not isinstance(model, str) or model not in list_models():  # the user's own network (or a name to refuse later)
+        return {}
     family = model_info(model).family
     return dict(FAMILIES[family].settings) if family else {}
 

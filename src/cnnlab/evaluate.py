@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .network import first_tensor
 from .rundir import FLOAT32_EVALUATION, Evaluation
 
 
@@ -20,9 +21,9 @@ def forward(model, x: torch.Tensor, evaluation: Evaluation = FLOAT32_EVALUATION)
     each image and its mirror are averaged."""
     dtype = autocast_dtype(evaluation)
     with torch.no_grad(), torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        logits = model(x)
+        logits = first_tensor(model(x))  # a forward may return (logits, features)
         if evaluation.tta:
-            logits = (logits + model(x.flip(-1))) / 2
+            logits = (logits + first_tensor(model(x.flip(-1)))) / 2
     return logits.float()
 
 

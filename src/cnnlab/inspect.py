@@ -30,6 +30,15 @@ class Summary:
     mult_adds: int  # for one forward pass of `input_shape`; batch 1 gives the figure per image
     activation_bytes: int  # memory of all leaf-layer outputs of that forward pass
 
+    def __repr__(self) -> str:  # one line: the table is what summary() prints (and table() returns)
+        return (f"Summary({len(self.rows)} layer calls, {self.total_params:,} parameters, "
+                f"{self.mult_adds / 1e6:.2f} M mult-adds for input {list(self.input_shape)})")
+
+    def _repr_html_(self) -> str:  # Jupyter: the same line, not the dataclass's multi-page repr
+        import html
+
+        return f"<code>{html.escape(repr(self))}</code>"
+
     def table(self, depth: int | None = None) -> str:
         """The rows down to `depth` (all by default) as a text table with totals. A block whose layers are
         hidden by `depth` shows their total parameters and multiply-adds; an expanded one only its own."""
@@ -129,9 +138,18 @@ def summarize(model: nn.Module, input_size) -> Summary:
     try:
         with _Inspection(model):
             model(x)
+    except Exception:
+        failed = True
+    else:
+        failed = False
     finally:
         for h in hooks:
             h.remove()
+    if failed:  # the network rejects this input: name the layer and the shapes instead of torch's traceback
+        from .network import locate_failure
+
+        raise locate_failure(model, x, type(model).__name__) or ConfigError(
+            f"{type(model).__name__} rejects input {list(x.shape)}")
     parameters = list(model.parameters())
     return Summary(
         input_shape=tuple(x.shape),
@@ -143,8 +161,9 @@ def summarize(model: nn.Module, input_size) -> Summary:
     )
 
 
-def summary(model: nn.Module, input_size, depth: int | None = None) -> Summary:
-    """Print the layer table of `model` for `input_size` = (C, H, W) down to `depth`, and return it as data."""
+def summary(model: nn.Module, input_size=(1, 28, 28), depth: int | None = None) -> Summary:
+    """Print the layer table of `model` for `input_size` = (C, H, W) (default: one 28x28 channel, the data
+    sets' own) down to `depth`, and return it as data (shown as one line in a notebook)."""
     result = summarize(model, input_size)
     print(result.table(depth))
     return result
@@ -152,7 +171,8 @@ def summary(model: nn.Module, input_size, depth: int | None = None) -> Summary:
 
 def classifier_input_layer(model: nn.Module) -> tuple[nn.Module, str]:
     """The layer whose input (or output) holds the last hidden features: the last nn.Linear (its input),
-    or for a net without one, like NiN, the last adaptive (global) pooling layer (its output)."""
+    or for a net without one, like NiN, the last adaptive (global) pooling layer (its output). "Last" in the
+    order the modules were defined; penultimate() goes by the order forward calls them."""
     modules = list(model.modules())
     for module in reversed(modules):
         if isinstance(module, nn.Linear):
@@ -163,21 +183,34 @@ def classifier_input_layer(model: nn.Module) -> tuple[nn.Module, str]:
     raise ConfigError(f"{type(model).__name__} has neither a linear layer nor global pooling: no penultimate features to take")
 
 
+GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
 def penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The (N, D) features feeding the model's classifier for the batch `x` (no gradients).
+    """The (N, D) features feeding the model's classifier for the batch `x` (no gradients): the input of the
+    last nn.Linear the forward calls, or for a net without one, like NiN, the output of the last global pooling
+    it calls. Any module: Sequential, a custom forward, branches, a forward returning (logits, features).
     Runs the model in its current mode: call model.eval() first for inference features."""
-    layer, which = classifier_input_layer(model)
-    captured = []
+    classifier_input_layer(model)  # a net with neither: one clear error before running it
+    linear, pooled = [], []
 
     def grab(module, args, output):
-        captured.append(args[0] if which == "input" else output)
+        if isinstance(module, nn.Linear):
+            linear.append(args[0])
+        else:
+            pooled.append(output)
 
-    hook = layer.register_forward_hook(grab)
+    hooks = [m.register_forward_hook(grab) for m in model.modules() if isinstance(m, (nn.Linear, *GLOBAL_POOLS))]
     try:
         with torch.no_grad():
             model(x)
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
+    captured = linear or pooled
+    if not captured:
+        raise ConfigError(f"{type(model).__name__}'s forward calls neither a linear layer nor global pooling: "
+                          "no penultimate features to take")
     return captured[-1].flatten(1)
 
 

@@ -42,6 +42,8 @@ class ConsoleReporter:
         note = openmp_note(info["threads"]) if info["device"] == "cpu" else None
         if note:
             print(note, file=self.file)
+        for notice in info.get("notices", ()):  # speed switches turned off for the user's own network
+            print(f"note: {notice}", file=self.file)
         print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} {'sec':>6}",
               file=self.file)
 

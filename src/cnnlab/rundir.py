@@ -150,17 +150,19 @@ FLOAT32_EVALUATION = Evaluation()
 
 
 def checkpoint_payload(*, weights: dict, config: dict, classes, normalize, input_size: int, evaluation: Evaluation,
-                       training: dict, version: str, in_channels: int = 1) -> dict:
+                       training: dict, version: str, in_channels: int = 1, network: dict | None = None) -> dict:
     """What last.pt and best.pt hold: enough to rebuild and evaluate the model (weights, config, classes,
     normalisation, input size and channels, evaluation) and, in `training` (TRAINING_STATE), to resume the run
-    exactly."""
+    exactly. `network`: for the user's own network, what it was (cnnlab.network.UserNetwork.record: its label and
+    import reference, for messages only; rebuilding it needs the user to pass it again)."""
     missing = [key for key in TRAINING_STATE if key not in training]
     if missing:
         raise ValueError(f"training state lacks {missing}")
     return {"schema": SCHEMA, "model": weights, "config": config, "classes": list(classes),
             "normalize": list(normalize), "input_size": input_size, "in_channels": in_channels,
             "evaluation": evaluation.to_dict(),
-            **{key: training[key] for key in TRAINING_STATE}, "version": version}
+            **{key: training[key] for key in TRAINING_STATE}, "version": version,
+            **({"network": network} if network else {})}
 
 
 def save(run_dir, which: str, payload: dict) -> None:
@@ -186,17 +188,30 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return payload
 
 
-def load_model(path, map_location="cpu"):
-    """Rebuild the model a checkpoint was trained as, with its weights. Returns (model, checkpoint payload)."""
+def load_model(path, map_location="cpu", model=None):
+    """Rebuild the model a checkpoint was trained as, with its weights. Returns (model, checkpoint payload).
+    A checkpoint of the user's own network needs `model`: the network again (an nn.Module, copied; a class or
+    factory; or an import reference the user gave), never imported from what the checkpoint names."""
     from .models import create_model
+    from .network import NeedsModelError, check_weights_fit, resolve_model, stored_network
 
     path = checkpoint_path(path)
     payload = load_checkpoint(path, map_location)
     name, classes = payload["config"]["model"], len(payload["classes"])
+    record = stored_network(payload)
+    if record["kind"] != "registered" or not (model is None or model == name):
+        if model is None:
+            raise NeedsModelError(path.parent if path.name in CHECKPOINTS.values() else path, record)
+        network = resolve_model(model, classes)
+        check_weights_fit(network, payload["model"], path, record.get("label", name) if isinstance(model, str) else
+                          type(network).__name__)
+        network.load_state_dict(payload["model"])
+        return network, payload
     try:
         model = create_model(name, num_classes=classes, in_channels=payload.get("in_channels", 1))
     except ConfigError as error:
-        raise CheckpointError(f"{path}: trained as {error}") from None
+        raise CheckpointError(f"{path}: trained as {error}; if it is your own network, pass it "
+                              "(--model FILE.py:CALLABLE, or model= from Python)") from None
     problem = weights_mismatch(model, payload["model"])
     if problem:
         raise CheckpointError(f"{path}: weights do not fit model '{name}' with {classes} classes: {problem} "
@@ -213,10 +228,18 @@ def evaluation_of(payload: dict) -> Evaluation:
     return Evaluation(**known)
 
 
-def load_resume_state(run_dir) -> tuple[Path, dict]:
-    """last.pt of `run_dir`, checked to hold a model that fits its weights (see require_training_state)."""
+def load_resume_state(run_dir, model=None) -> tuple[Path, dict]:
+    """last.pt of `run_dir`, checked to hold a model that fits its weights (see require_training_state). A run of
+    the user's own network needs `model` (the trainer checks the fit when it builds the network)."""
+    from .network import NeedsModelError, stored_network
+
     path = last_checkpoint(run_dir)
-    _, payload = load_model(path)  # refuses a checkpoint whose weights do not fit its model, naming the file
+    payload = load_checkpoint(path)
+    record = stored_network(payload)
+    if record["kind"] == "registered" or model is None or isinstance(model, str):
+        if record["kind"] != "registered" and model is None:
+            raise NeedsModelError(run_dir, record, "train")
+        _, payload = load_model(path, model=model)  # refuses weights that do not fit their model, naming the file
     return path, payload
 
 
@@ -238,9 +261,14 @@ class TrainedModel:
     input_size: int  # images are resized to input_size x input_size
     evaluation: Evaluation  # precision and TTA the run was evaluated with
     config: dict  # the training settings
-    path: Path  # the .pt file
+    path: Path | None  # the .pt file; None for a module given without a run
     payload: dict = field(repr=False)
     device: object = "cpu"
+
+    def __repr__(self) -> str:  # one line in a notebook, not the whole model and config
+        where = self.path or "a module given without a run"
+        return (f"TrainedModel({self.name} from {where}: {len(self.classes)} classes, {self.input_size}x"
+                f"{self.input_size} input, {self.evaluation.precision}, on {self.device})")
 
     @property
     def name(self) -> str:
@@ -248,8 +276,8 @@ class TrainedModel:
 
     @property
     def run_dir(self) -> Path:
-        """Where pictures about it go by default: beside the checkpoint."""
-        return self.path.parent
+        """Where pictures about it go by default: beside the checkpoint (the current directory for a module)."""
+        return self.path.parent if self.path is not None else Path(".")
 
     def batches(self, split, limit=None, batch_size=None, device=None):
         """Batches of `split` transformed exactly as in training (normalisation and size from the checkpoint)."""
@@ -271,9 +299,10 @@ class TrainedModel:
 
         if name is None:
             name, data_dir = self.config["dataset"], data_dir or self.config.get("data_dir")
-        data = load_dataset(name, data_dir, **dataset_options(self.config, self.input_size))
+        data = name if hasattr(name, "test") else load_dataset(name, data_dir, **dataset_options(self.config, self.input_size))  # a name, or a loaded Dataset
+        name = data.name
         if len(data.classes) != len(self.classes):
-            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path} predicts "
+            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path or self.name} predicts "
                               f"{len(self.classes)}; choose a data set like '{self.config['dataset']}'")
         return data
 
@@ -284,15 +313,38 @@ class TrainedModel:
         return forward(self.model, x.to(self.device), self.evaluation)
 
 
-def load_trained(path, which: str = "best", device="cpu", evaluation: Evaluation | None = None) -> TrainedModel:
+def load_trained(path, which: str = "best", device="cpu", evaluation: Evaluation | None = None,
+                 model=None) -> TrainedModel:
     """Load a trained run for inference: `path` is a .pt file or a run directory (see checkpoint_path and
-    `which`). The model comes back on `device`, in eval mode; `evaluation` overrides the recorded one."""
+    `which`). The model comes back on `device`, in eval mode; `evaluation` overrides the recorded one. A run of
+    your own network needs it as `model` (an nn.Module, copied; a class or factory; or an import reference)."""
     path = checkpoint_path(path, which)
-    model, payload = load_model(path)
+    model, payload = load_model(path, model=model)
     evaluation = evaluation or evaluation_of(payload)
     model = model.to(device, memory_format=_memory_format(evaluation)).eval()
     return TrainedModel(model, tuple(payload["classes"]), tuple(payload["normalize"]), payload["input_size"],
                         evaluation, payload["config"], path, payload, device)
+
+
+def from_module(model, dataset, data_dir=None, normalize=None, input_size=None, device=None) -> TrainedModel:
+    """A module given without a run, ready for the views: the classes of `dataset` (a name or a loaded Dataset),
+    its normalisation unless `normalize` = (mean, std), its own image size unless `input_size`, float32 evaluation.
+    A copy of the module is used, in eval mode (the caller's keeps its mode), on its own device unless `device`."""
+    import copy
+
+    from .data import load_dataset
+
+    if dataset is None:
+        raise ConfigError("a model given without a run directory needs a data set: dataset='fashion-mnist', ...")
+    data = dataset if hasattr(dataset, "test") else load_dataset(dataset, data_dir)
+    if device is None:
+        device = next((t.device for t in model.parameters()), "cpu")
+    name = type(model).__name__
+    model = copy.deepcopy(model).to(device).eval()
+    config = {"model": name, "dataset": data.name, "data_dir": data_dir}
+    normalize = tuple(normalize) if normalize is not None else (data.mean, data.std)
+    return TrainedModel(model, tuple(data.classes), normalize, input_size or data.test.images.shape[-1],
+                        FLOAT32_EVALUATION, config, None, {"config": config}, device)
 
 
 def _memory_format(evaluation: Evaluation):

@@ -11,10 +11,10 @@ import os
 import platform
 import shlex
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ from .errors import CheckpointError, CnnlabError, ConfigError
 from .evaluate import evaluate
 from .lr_find import find_lr_for
 from .models import create_model, model_info
+from .network import UserNetwork, check_weights_fit, first_tensor, import_reference, is_reference, probe
 from .report import NullReporter
 from .signals import StopFlag
 from .tensorboard import open_board
@@ -148,6 +149,8 @@ class Run:
     source: str
     resumed: bool = False
     history: list = field(default_factory=list)
+    network: dict | None = None  # the user's own network (UserNetwork.record()); None: registered config.model
+    notices: list = field(default_factory=list)  # speed switches the probe turned off, in words
     epoch: int = 1  # the epoch in progress
     step: int = 0  # steps done in it
     sums: EpochSums = field(default_factory=EpochSums)
@@ -181,7 +184,7 @@ class Run:
             normalize=(self.train_batches.mean, self.train_batches.std), input_size=self.train_batches.size,
             in_channels=self.train_batches.channels,
             evaluation=self.evaluation(len(self.history) or self.config.epochs), training=training,
-            version=__version__))
+            version=__version__, network=self.network))
 
     def restore(self, payload: dict) -> None:
         """Continue from a checkpoint's state. Mid-epoch, its running sums are the whole job's (EpochSums.total):
@@ -210,15 +213,45 @@ def default_model(config: TrainConfig, num_classes: int, in_channels: int) -> nn
     return net
 
 
-def build_run(config: TrainConfig, run_dir=None, payload=None,
-              make_model: Callable[[TrainConfig, int, int], nn.Module] = default_model) -> Run:
+def user_model(network: UserNetwork, config: TrainConfig, num_classes: int) -> nn.Module:
+    """The user's own network, initialised as `config.init` says (a recipe's init applies to it too)."""
+    net = network.build(num_classes)
+    if config.ops == "scratch":
+        from .ops import to_scratch
+
+        net = to_scratch(net)
+    if config.init == "xavier":
+        xavier_init(net)
+    return net
+
+
+def probe_user_model(net: nn.Module, network: UserNetwork, config: TrainConfig, data, size, device, dtype,
+                     per_rank_batch: int) -> tuple[TrainConfig, torch.dtype | None, list[str]]:
+    """One small training step through the user's module before anything is written (see cnnlab.network.probe):
+    the config and autocast dtype it can train with, and a notice for each speed switch turned off."""
+    mean, std = normalization(config, data)
+    count = min(per_rank_batch, 8, len(data.train))
+    x, _ = next(iter(Batches(data.train, count, mean=mean, std=std, size=size, limit=count, device=device)))
+    result = probe(net, x, len(data.classes), network.label, dtype, config.channels_last)
+    if not result.channels_last and config.channels_last:
+        config = replace(config, channels_last=False)
+    if result.dtype is None and dtype is not None:
+        config = replace(config, precision="fp32")
+    return config, result.dtype, result.notices
+
+
+def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetwork | None = None) -> Run:
     """Set up device, data, model, optimizer and schedule for `config`, continuing checkpoint `payload` if given
-    (no training yet). `make_model(config, num_classes, in_channels)` builds the network."""
+    (no training yet). The network is the registered model `config.model`, or the user's own `network`: then
+    the input size is --resize or the data set's own, and a probe step turns off the speed switches its code does
+    not survive, before the run directory is touched."""
     if config.lr == "find":  # the LR range test on the same data and model; its suggestion becomes the rate
         config = dataclasses.replace(config, lr=find_lr_for(config).suggestion)
-    info = model_info(config.model)
-    size = config.resize or info.input_size
-    info.check_size(size)
+    size = config.resize
+    if network is None:
+        info = model_info(config.model)
+        size = size or info.input_size
+        info.check_size(size)
     env = distributed.join(config.batch_size, config.device, config.sync_bn)
     device = distributed.select_device(config.device, env.local_rank)
     dtype = distributed.select_precision(config.precision, device)
@@ -226,6 +259,17 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
     torch.set_num_threads(threads)
 
     data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size))
+    size = size or data.train.images.shape[-1]
+    torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
+    notices = []
+    if network is None:
+        net = default_model(config, len(data.classes), data.channels)
+    else:
+        net = user_model(network, config, len(data.classes)).to(device)
+        config, dtype, notices = probe_user_model(net, network, config, data, size, device, dtype,
+                                                  max(1, config.batch_size // env.world_size))
+        if payload is not None:
+            check_weights_fit(net, payload["model"], rundir.last_checkpoint(run_dir), network.label)
     mean, std = normalization(config, data)
     per_rank = dict(mean=mean, std=std, size=size, device=device, rank=env.rank, world_size=env.world_size,
                     channels_last=config.channels_last)
@@ -234,8 +278,6 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
                             drop_last=env.world_size > 1, **per_rank)
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
 
-    torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
-    net = make_model(config, len(data.classes), data.channels)
     if config.sync_bn and env.world_size > 1:
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
@@ -248,18 +290,19 @@ def build_run(config: TrainConfig, run_dir=None, payload=None,
     schedule = make_schedule(config, optimizer, len(train_batches))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    run_dir = Path(run_dir or config.out or rundir.default_path(config.model, dataset_label(config.dataset)))
-    replace = payload is None and rundir.holds_run(run_dir)
-    if replace and rundir.finished_epochs(run_dir) and not config.overwrite:
+    name = config.model if network is None else network.label.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+    run_dir = Path(run_dir or config.out or rundir.default_path(name, dataset_label(config.dataset)))
+    replacing = payload is None and rundir.holds_run(run_dir)
+    if replacing and rundir.finished_epochs(run_dir) and not config.overwrite:
         raise ConfigError(f"{run_dir} already holds a run with {rundir.finished_epochs(run_dir)} finished epoch(s): "
                           f"continue it with 'cnnlab train --resume {shlex.quote(str(run_dir))}', start it again "
                           "with --overwrite, or choose another --out")
     if env.main:
-        if replace:  # --overwrite, or a run that never finished an epoch: nothing in it is worth keeping
+        if replacing:  # --overwrite, or a run that never finished an epoch: nothing in it is worth keeping
             rundir.clear(run_dir)
         rundir.prepare(run_dir)
     run = Run(config, run_dir, threads, env, device, dtype, model, net, optimizer, schedule, scaler, train_batches,
-              test_batches, data.classes, data.source)
+              test_batches, data.classes, data.source, network=network and network.record(), notices=notices)
     if payload is not None:
         run.restore(payload)
     return run
@@ -281,10 +324,21 @@ def describe(run: Run) -> dict:
         "train_images": run.train_batches.n,
         "test_images": run.test_batches.n,
         "parameters": sum(p.numel() for p in run.net.parameters()),
+        "mult_adds": mult_adds(run.net, run.train_batches.channels, run.train_batches.size),  # per image: `cnnlab compare` needs no model
+        **({"network": run.network} if run.network else {}),
+        **({"notices": run.notices} if run.notices else {}),
         "versions": {"cnnlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
                      "numpy": __import__("numpy").__version__},
         "host": platform.node(),
     }
+
+
+def mult_adds(net: nn.Module, channels: int, size: int) -> int:
+    """Multiply-adds of one size x size image through `net` (one forward in eval mode; nothing changes)."""
+    from .inspect import summarize
+
+    with torch.random.fork_rng(devices=[]):
+        return summarize(net, (channels, size, size)).mult_adds
 
 
 def last_good(run: Run) -> str:
@@ -312,7 +366,7 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     for x, y in batches:
         x = augment(x, cfg.augment)
         with run.autocast():
-            logits = model(x)
+            logits = first_tensor(model(x))
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
@@ -394,21 +448,63 @@ def train_run(run: Run, reporter=None, stop: StopFlag | None = None) -> list[dic
     if distributed.agree_to_stop(stop, run.env, run.device):
         raise Interrupted(run.run_dir, stop.signame)
     reporter.finish(run.history, str(run.device))
-    return run.history
+    return History(run.history, run.run_dir)
 
 
 # ---------------------------------------------------------------- entry points
-def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None) -> tuple[nn.Module, list[dict]]:
-    """Train `config`, or continue from checkpoint `payload` in `run_dir`; returns (model, per-epoch history)."""
-    run = build_run(config, run_dir, payload)
-    return run.net, train_run(run, reporter)
+class History(list):
+    """The per-epoch rows (as in metrics.csv), carrying the run directory they were written to."""
+
+    def __init__(self, rows, run_dir):
+        super().__init__(rows)
+        self.run_dir = Path(run_dir)
 
 
-def resume_settings(run_dir, **overrides) -> tuple[TrainConfig, dict]:
+class TrainResult(NamedTuple):
+    """What cnnlab.train returns: unpacks as (model, history); shows as one line in a notebook."""
+
+    model: nn.Module
+    history: History
+
+    @property
+    def run_dir(self) -> Path:
+        return self.history.run_dir
+
+    def __repr__(self) -> str:
+        h = self.history
+        if not h:
+            return f"TrainResult({type(self.model).__name__}, no finished epoch, run directory {self.run_dir})"
+        best = max(h, key=lambda r: r["test_acc"])
+        return (f"TrainResult({type(self.model).__name__}, {len(h)} epochs: test accuracy {h[-1]['test_acc']:.4f} "
+                f"(best {best['test_acc']:.4f} at epoch {best['epoch']}), run directory {self.run_dir})")
+
+
+def user_network(model) -> UserNetwork | None:
+    """None for a registered name (or no model); else the user's network: an import reference the caller named
+    (imported now), an nn.Module instance, or a class / zero-argument factory."""
+    if model is None or (isinstance(model, str) and not is_reference(model)):
+        return None
+    if isinstance(model, str):
+        return UserNetwork.of(import_reference(model), reference=model)
+    return UserNetwork.of(model)
+
+
+def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None, network: UserNetwork | None = None) -> TrainResult:
+    """Train `config` (with the user's `network`, if given), or continue from checkpoint `payload` in `run_dir`;
+    returns (model, per-epoch history)."""
+    run = build_run(config, run_dir, payload, network)
+    history = train_run(run, reporter)
+    return TrainResult(run.net, history)
+
+
+def resume_settings(run_dir, model=None, **overrides) -> tuple[TrainConfig, dict]:
     """The config and checkpoint to continue the run in `run_dir` from its last.pt, with `overrides` applied:
-    RESUME_OPTIONS may change; any other option may be given only with the value the run was saved with."""
+    RESUME_OPTIONS may change; any other option may be given only with the value the run was saved with. A run
+    of the user's own network needs `model` (checked to fit later); a registered name must be the run's own."""
     check_options(overrides)
-    path, payload = rundir.load_resume_state(run_dir)
+    if isinstance(model, str) and not is_reference(model):  # a registered name: compared like any option
+        overrides, model = {**overrides, "model": model}, None
+    path, payload = rundir.load_resume_state(run_dir, model)
     settings = dict(payload["config"])
     differing = []
     for name, value in overrides.items():
@@ -435,20 +531,26 @@ def _same_setting(name: str, given, saved) -> bool:
     return given == saved
 
 
-def resume(run_dir, reporter=None, **overrides) -> tuple[nn.Module, list[dict]]:
-    """Continue the run in `run_dir` from its last.pt with its saved settings (`overrides`: RESUME_OPTIONS)."""
-    config, payload = resume_settings(run_dir, **overrides)
-    return fit(config, reporter, run_dir=run_dir, payload=payload)
+def resume(run_dir, reporter=None, model=None, **overrides) -> TrainResult:
+    """Continue the run in `run_dir` from its last.pt with its saved settings (`overrides`: RESUME_OPTIONS); a
+    run of the user's own network needs that network again as `model` (same architecture)."""
+    network = user_network(model)
+    config, payload = resume_settings(run_dir, model if network is None else network, **overrides)
+    return fit(config, reporter, run_dir=run_dir, payload=payload, network=network)
 
 
-def train(model: str | None = None, *, resume_from=None, progress: bool = True, **options) -> tuple[nn.Module, list[dict]]:
-    """Python entry point with the options of `cnnlab train` (see TrainConfig and `cnnlab recipes`);
-    returns the trained model and its per-epoch history.
+def train(model=None, *, resume_from=None, progress: bool = True, **options) -> TrainResult:
+    """Python entry point with the options of `cnnlab train` (see TrainConfig and `cnnlab recipes`). `model` is a
+    registered name, an import reference ("pkg.module:Net", "path/to/file.py:Net"), or your own network: an
+    nn.Module (trained in place) or a class / zero-argument function returning one. Returns (model, history);
+    `history.run_dir` (also `.run_dir` of the result) is the run directory.
 
-    >>> net, history = cnnlab.train("basic-cnn", dataset="synthetic", epochs=1)"""
+    >>> net, history = cnnlab.train("basic-cnn", dataset="synthetic", epochs=1)
+    >>> result = cnnlab.train(Net(), dataset="fashion-mnist", recipe="d2l-lenet", epochs=2)"""
     from .report import default_reporter
 
     reporter = default_reporter() if progress else None
     if resume_from is not None:
-        return resume(resume_from, reporter, **options)
-    return fit(resolve({"model": model, **options}), reporter)
+        return resume(resume_from, reporter, model, **options)
+    network = user_network(model)
+    return fit(resolve({"model": network.label if network else model, **options}), reporter, network=network)

@@ -3,7 +3,10 @@ kernels, run comparisons), draws it with plots.py and returns the data with the 
 
 A checkpoint argument is a .pt file or a run directory; for a directory the views use best.pt (the epoch with
 the best test accuracy) and fall back to last.pt, or last.pt with which="last" (cnnlab.rundir's rule). Every
-prediction goes through cnnlab.evaluate with the checkpoint's recorded precision and test-time augmentation."""
+prediction goes through cnnlab.evaluate with the checkpoint's recorded precision and test-time augmentation.
+From Python it may also be what cnnlab.train returned (its run, with its network), or an nn.Module itself with
+`dataset=` (shown on that data set with its normalisation, in float32); a run of your own network needs the
+network again as `model=` (a module, class, factory or import reference)."""
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,7 @@ from . import plots
 from .data import Split, display_images, display_input, load_dataset
 from .errors import CheckpointError, ConfigError, ImageError
 from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
-from .rundir import TrainedModel, checkpoint_path, load_trained, read_run
+from .rundir import TrainedModel, checkpoint_path, from_module, load_trained, read_run
 
 NATIVE_SIZE = 28  # the side of every MNIST-like image: a picture is brought to it before the training transform
 PICTURE_LIMIT = 100  # images one grid shows at most (10 rows of 10, about 1,500 pixels a side); tables list all
@@ -26,8 +29,15 @@ MAX_LAYERS = 24  # feature grids one picture shows at most
 checkpoint_file = checkpoint_path  # the .pt file a view reads (a run directory: its best.pt, else last.pt)
 
 
-def load(checkpoint, which: str = "best") -> TrainedModel:
-    return load_trained(checkpoint, which)
+def load(checkpoint, which: str = "best", model=None, dataset=None, data_dir=None) -> TrainedModel:
+    """What a view shows: a run directory or .pt file (of your own network: with `model`), the result of
+    cnnlab.train, or an nn.Module with the `dataset` to show it on."""
+    if isinstance(checkpoint, nn.Module):
+        return from_module(checkpoint, dataset, data_dir)
+    if hasattr(checkpoint, "run_dir"):  # cnnlab.train's result (or its history)
+        model = model if model is not None else getattr(checkpoint, "model", None)
+        checkpoint = checkpoint.run_dir
+    return load_trained(checkpoint, which, model=model)
 
 
 def _out(out, default: Path) -> Path:
@@ -155,8 +165,11 @@ def run_label(run_dir: Path, model: str, others: list) -> str:
 
 
 def plot_runs(run_dirs, out=None) -> Path:
-    """Loss and accuracy curves of one or more run directories, overlaid. Default: RUN_DIR/curves.png for one
-    run, ./curves.png for several."""
+    """Loss and accuracy curves of one or more run directories (or cnnlab.train results), overlaid; only their
+    metrics are read, never their model. Default: RUN_DIR/curves.png for one run, ./curves.png for several."""
+    if isinstance(run_dirs, (str, Path)) or hasattr(run_dirs, "run_dir"):
+        run_dirs = [run_dirs]
+    run_dirs = [getattr(d, "run_dir", d) for d in run_dirs]  # cnnlab.train's results, or run directories
     runs = [(Path(d), *read_run(d)) for d in run_dirs]
     models = [info["config"]["model"] for _, info, _ in runs]
     histories = {run_label(d, m, models): h for (d, _, h), m in zip(runs, models)}
@@ -172,10 +185,11 @@ class Prediction:
     true: str | None = None  # the label, for data set images
 
 
-def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str = "best") -> tuple[list[Prediction], list[str], Path]:
+def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str = "best", model=None,
+                  dataset=None) -> tuple[list[Prediction], list[str], Path]:
     """Classify image files: returns the predictions, one line per file describing its conversion, and a PNG
     showing each picture as given and as the model sees it. Default: beside the checkpoint, predict.png."""
-    loaded = load(checkpoint, which)
+    loaded = load(checkpoint, which, model, dataset)
     pictures = [read_picture(f, invert, loaded.payload) for f in files]
     x, transform = picture_batch(pictures, loaded)
     logits = loaded.logits(x)
@@ -191,14 +205,15 @@ def predict_files(checkpoint, files, invert: str = "auto", out=None, which: str 
     return predictions, notes, path
 
 
-def predict_dataset(checkpoint, dataset=None, limit: int = 10, out=None, data_dir=None, which: str = "best") -> tuple[list[Prediction], Path]:
+def predict_dataset(checkpoint, dataset=None, limit: int = 10, out=None, data_dir=None, which: str = "best",
+                    model=None) -> tuple[list[Prediction], Path]:
     """Predictions for the first `limit` test images beside their true labels (Morvan's tutorial 401's "10 predictions
     vs real"), and a grid of the first PICTURE_LIMIT of them (green: right, red: wrong). Default: beside the
     checkpoint, predict.png."""
     n = limit
     if n < 1:
         raise ConfigError(f"--limit must be at least 1, got {n}")
-    loaded = load(checkpoint, which)
+    loaded = load(checkpoint, which, model, dataset, data_dir)
     data = loaded.dataset(dataset, data_dir)
     check_limit(n, data)
     logits, labels = predict_split(loaded.model, loaded.batches(data.test, limit=n), loaded.evaluation)
@@ -226,14 +241,20 @@ class Confusion:
     path: Path
     mistakes_path: Path
 
+    def __repr__(self) -> str:  # one line in a notebook: the matrix is in .matrix and the picture
+        top = ", ".join(f"{t} -> {p} ({n})" for t, p, n in self.pairs[:2]) or "none"
+        return (f"Confusion(accuracy {self.accuracy:.4f} on {int(self.matrix.sum()):,} images; most confused: {top}; "
+                f"{self.path})")
 
-def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24, which: str = "best") -> Confusion:
+
+def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, mistakes: int = 24, which: str = "best",
+              model=None, dataset=None) -> Confusion:
     """Confusion matrix over the test set with per-class accuracy, the most confused pairs, and a grid of the
     most confidently wrong images. Default: beside the checkpoint, confusion.png and confusion_mistakes.png."""
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
-    loaded = load(checkpoint, which)
-    data = loaded.dataset(data_dir=data_dir)
+    loaded = load(checkpoint, which, model, dataset, data_dir)
+    data = loaded.dataset(dataset, data_dir)
     check_limit(limit, data)
     logits, labels = predict_split(loaded.model, loaded.test_batches(data, limit), loaded.evaluation)
     matrix = confusion_matrix(logits, labels, len(data.classes))
@@ -263,7 +284,8 @@ def embed_tsne(features: torch.Tensor, seed: int = 0):
                 random_state=seed).fit_transform(features.numpy())
 
 
-def tsne(checkpoint, limit: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best") -> Path:
+def tsne(checkpoint, limit: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best", model=None,
+         dataset=None) -> Path:
     """t-SNE of the last hidden layer's features (cnnlab.inspect.penultimate) for the first `limit` test images,
     coloured and labelled by class, as in Morvan's tutorial 401. Default: beside the checkpoint, tsne.png."""
     from .inspect import penultimate
@@ -271,8 +293,8 @@ def tsne(checkpoint, limit: int = 2000, out=None, data_dir=None, seed: int = 0, 
     n = limit
     if n < 5:
         raise ConfigError(f"--limit must be at least 5 for t-SNE, got {n}")
-    loaded = load(checkpoint, which)
-    data = loaded.dataset(data_dir=data_dir)
+    loaded = load(checkpoint, which, model, dataset, data_dir)
+    data = loaded.dataset(dataset, data_dir)
     check_limit(n, data, least=5)
     batches = loaded.batches(data.test, limit=n)
     features = torch.cat([penultimate(loaded.model, x).float() for x, _ in batches])  # (n, D)
@@ -303,21 +325,21 @@ def conv_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch
 
 
 def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "auto", data_dir=None,
-             max_layers: int = 12, which: str = "best") -> tuple[list[tuple[str, tuple]], str, Path]:
+             max_layers: int = 12, which: str = "best", model=None, dataset=None) -> tuple[list[tuple[str, tuple]], str, Path]:
     """Activation maps of every convolution layer for one input (an image file, else test image `index`), one
     grid per layer titled with its output shape. More than `max_layers` layers: evenly spaced ones, first and
     last included. Returns [(layer, shape)] of all conv layers, the input described, and the PNG path
     (default: beside the checkpoint, features.png)."""
     if not 2 <= max_layers <= MAX_LAYERS:
         raise ConfigError(f"--max-layers must be in 2-{MAX_LAYERS} (grids one picture shows), got {max_layers}")
-    loaded = load(checkpoint, which)
+    loaded = load(checkpoint, which, model, dataset, data_dir)
     if image is not None:
         picture = read_picture(image, invert, loaded.payload)
         x, transform = picture_batch([picture], loaded)
         source = f"{picture.path}: {', '.join(picture.steps)}; {transform}"
         label = picture.path.name
     else:
-        data = loaded.dataset(data_dir=data_dir)
+        data = loaded.dataset(dataset, data_dir)
         if not 0 <= index < len(data.test):
             raise ConfigError(f"--index must be in 0-{len(data.test) - 1}, got {index}")
         x, y = next(iter(loaded.batches(Split(data.test.images[index:index + 1], data.test.labels[index:index + 1]))))
@@ -344,19 +366,41 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     raise ConfigError(f"{type(model).__name__} has no Conv2d layer: no kernels to show")
 
 
-def kernels(checkpoint, out=None, which: str = "best") -> tuple[str, tuple, Path]:
+def kernels(checkpoint, out=None, which: str = "best", model=None) -> tuple[str, tuple, Path]:
     """The first convolution layer's learned kernels. Returns (layer name, weight shape, PNG path);
-    default: beside the checkpoint, kernels.png."""
-    loaded = load(checkpoint, which)
-    name, conv = first_conv(loaded.model)
+    default: beside the checkpoint (for a module: the current directory), kernels.png."""
+    if isinstance(checkpoint, nn.Module):
+        label, net = type(checkpoint).__name__, checkpoint
+        default = Path(".")
+    else:
+        loaded = load(checkpoint, which, model)
+        label, net, default = loaded.name, loaded.model, loaded.run_dir
+    name, conv = first_conv(net)
     weight = conv.weight.detach().float()
     k = weight.shape[-1]
     outputs = max(1, min(weight.shape[0], PICTURE_LIMIT // weight.shape[1]))  # tiles one picture shows
     part = f" (the first {outputs} shown)" if outputs < weight.shape[0] else ""
-    path = plots.plot_kernels(weight[:outputs].numpy(), _out(out, loaded.run_dir / "kernels.png"),
-                              title=f"{loaded.name}: first layer '{name}', {weight.shape[0]} kernels {k}x{k}{part} "
+    path = plots.plot_kernels(weight[:outputs].numpy(), _out(out, default / "kernels.png"),
+                              title=f"{label}: first layer '{name}', {weight.shape[0]} kernels {k}x{k}{part} "
                                     f"(red excites, blue inhibits)")
     return name, tuple(weight.shape), path
+
+
+# ---------------------------------------------------------------- the views' Python faces
+def predict(checkpoint, images=None, limit: int = 10, dataset=None, out=None, which: str = "best", model=None,
+            invert: str = "auto", data_dir=None) -> tuple[list[Prediction], Path]:
+    """`cnnlab predict` from Python: the image files `images` classified (predict_files), or without them the
+    first `limit` test images beside their true labels (predict_dataset). Returns (predictions, PNG path)."""
+    if images:
+        images = [images] if isinstance(images, (str, Path)) else images
+        predictions, _, path = predict_files(checkpoint, images, invert, out, which, model, dataset)
+        return predictions, path
+    return predict_dataset(checkpoint, dataset, limit, out, data_dir, which, model)
+
+
+def plot(*runs, out=None) -> Path:
+    """`cnnlab plot` from Python: curves of run directories or cnnlab.train results, overlaid."""
+    return plot_runs(runs, out)
 
 
 # ---------------------------------------------------------------- compare
@@ -371,11 +415,15 @@ def run_row(run_dir, label: str) -> dict:
 
     info, history = read_run(run_dir)
     config, size = info["config"], info["input_size"]
-    with torch.device("meta"):  # shapes and counts only: no weights allocated, nothing computed
-        model = create_model(config["model"], num_classes=len(info["classes"]), in_channels=info.get("in_channels", 1))
+    operations = info.get("mult_adds")  # recorded by training: no model is built, so any run compares
+    channels = info.get("in_channels", 1)
+    if operations is None:  # a run from before cnnlab recorded it: a registered model, rebuilt on the meta device
+        with torch.device("meta"):  # shapes and counts only: no weights allocated, nothing computed
+            model = create_model(config["model"], num_classes=len(info["classes"]), in_channels=channels)
+        operations = summarize(model, (channels, size, size)).mult_adds
     return {
         "run": label, "model": config["model"], "dataset": config["dataset"], "input": size,
-        "parameters": info["parameters"], "mult_adds": summarize(model, (info.get("in_channels", 1), size, size)).mult_adds,
+        "parameters": info["parameters"], "mult_adds": operations,
         "epochs": len(history), "test_images": info.get("test_images"),
         "best_test_acc": max(r["test_acc"] for r in history),
         # throughput of the training passes, averaged over epochs; time sums them (test passes excluded)
@@ -439,4 +487,4 @@ def compare(run_dirs, out_dir=".") -> tuple[list[dict], list[Path]]:
 
 
 __all__ = ["checkpoint_file", "read_run", "compare", "confusion", "conv_activations", "features", "kernels", "markdown_table",
-           "plot_runs", "predict_dataset", "predict_files", "read_picture", "show", "tsne"]
+           "plot", "plot_runs", "predict", "predict_dataset", "predict_files", "read_picture", "show", "tsne"]

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except CnnlabError as error:
         if debug:
             raise
-        print(f"cnnlab: error: {error}", file=sys.stderr)
+        message = error.for_command(args.command) if hasattr(error, "for_command") else error
+        print(f"cnnlab: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()

@@ -7,7 +7,8 @@ def register(commands):
     p.set_defaults(func=run_models)
 
     p = commands.add_parser("summary", help="a network's layers: output shapes, parameters, multiply-adds")
-    p.add_argument("model", help="a registered name (see 'cnnlab models')")
+    p.add_argument("model", help="a registered name (see 'cnnlab models'), or your own network as an import "
+                   "reference, package.module:callable or path/to/file.py:callable")
     p.add_argument("--input-size", nargs=3, type=int, metavar=("C", "H", "W"),
                    help="input channels, height, width (default: 1 channel at the model's input size)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default: 10)")
@@ -58,7 +59,14 @@ def run_summary(args):
     from ..errors import ConfigError
     from ..inspect import summary, to_dot
     from ..models import model_info
+    from ..network import import_reference, instantiate, is_reference
 
+    if is_reference(args.model):  # the user named it here: import it
+        channels, height, width = args.input_size or (1, 28, 28)
+        model = instantiate(import_reference(args.model), args.classes, args.model)
+        print(f"{args.model}: your own network")
+        summary(model, (channels, height, width), depth=args.depth)
+        return
     info = model_info(args.model)
     channels, height, width = args.input_size or (1, info.input_size, info.input_size)
     if height != width:

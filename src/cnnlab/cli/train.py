@@ -6,7 +6,7 @@ import typing
 from dataclasses import fields
 
 from ..config import FAMILIES, RECIPES, TrainConfig
-from .views import add_checkpoint
+from .views import MODEL_HELP, add_checkpoint, model_arg
 
 _SKIP = ("model", "recipe")  # positional / handled separately
 
@@ -45,7 +45,10 @@ def register(commands):
                                         "what you give here, a --recipe's setting, the model family's default "
                                         "(without --recipe; see `cnnlab recipes`), TrainConfig's default.",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("model", nargs="?", help="model name (default: the recipe's, else basic-cnn)")
+    p.add_argument("model", nargs="?", help="model name (default: the recipe's, else basic-cnn), or your own "
+                   "network as an import reference (see --model)")
+    p.add_argument("--model", dest="model_ref", metavar="MODEL", help=MODEL_HELP + "; with --resume, the same "
+                   "network again (needed for a run of your own network)")
     p.add_argument("--recipe", help="preset: " + ", ".join(RECIPES))
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt "
                    "(with its saved settings: --epochs may extend it, --device and --threads move it; the original "
@@ -79,18 +82,21 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from ..trainer import Interrupted, build_run, resume_settings, train_run
+        from ..trainer import Interrupted, build_run, resume_settings, train_run, user_network
 
-        options = {f.name for f in fields(TrainConfig)}
+        options = {f.name for f in fields(TrainConfig)} - {"model"}
         given = {k: v for k, v in vars(args).items() if k in options and v is not None}
+        model = model_arg(args)
+        network = user_network(model)  # imports a reference now: the user named it on this command line
         if args.resume:
             if args.overwrite:
                 raise ConfigError("give --resume (continue the run) or --overwrite (start it again), not both")
             # the original command's own options may be repeated; resume_settings refuses those that differ
-            config, payload = resume_settings(args.resume, **given)
-            run = build_run(config, args.resume, payload)
+            config, payload = resume_settings(args.resume, model if network is None else network, **given)
+            run = build_run(config, args.resume, payload, network)
         else:
-            run = build_run(resolve({**given, "model": args.model, "recipe": args.recipe}))
+            run = build_run(resolve({**given, "model": network.label if network else model, "recipe": args.recipe}),
+                            network=network)
         try:
             history = train_run(run, ConsoleReporter(), stop)
         except Interrupted as stopped:
@@ -114,7 +120,7 @@ def run_eval(args):
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     device = select_device(args.device)
-    trained = load_trained(args.checkpoint, "last" if args.last else "best", device)
+    trained = load_trained(args.checkpoint, "last" if args.last else "best", device, model=args.model)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     data = trained.dataset(args.dataset, args.data_dir)

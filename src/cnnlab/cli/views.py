@@ -7,10 +7,16 @@ LIMIT_HELP = ("use only the first N test images (default: those the run was eval
               "with --test-limit)")
 
 
+MODEL_HELP = ("your own network as an import reference, package.module:callable or path/to/file.py:callable "
+              "(a class or function returning an nn.Module, called without arguments)")
+
+
 def add_checkpoint(p, limit: bool = False) -> None:
-    """The CHECKPOINT argument and --last (and --limit) of every command that reads a trained run."""
+    """The CHECKPOINT argument and --last, --model (and --limit) of every command that reads a trained run."""
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--last", action="store_true", help=LAST_HELP)
+    p.add_argument("--model", metavar="REF", help=MODEL_HELP + ": needed for a run of your own network, whose "
+                   "reference cnnlab never imports by itself")
     if limit:
         p.add_argument("--limit", type=int, help=LIMIT_HELP)
 
@@ -106,6 +112,15 @@ def register(commands):
     p.set_defaults(func=run_compare)
 
 
+def model_arg(args):
+    """`cnnlab train`'s network: the positional MODEL or --model (not two different ones)."""
+    if args.model and args.model_ref and args.model != args.model_ref:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"two models given: {args.model} and --model {args.model_ref}; give one")
+    return args.model_ref or args.model
+
+
 def _which(args) -> str:
     return "last" if args.last else "best"
 
@@ -154,7 +169,8 @@ def run_predict(args):
     if args.images:
         if args.dataset:
             raise ConfigError("give IMAGE files or --dataset, not both")
-        predictions, notes, path = predict_files(args.checkpoint, args.images, args.invert, args.out, _which(args))
+        predictions, notes, path = predict_files(args.checkpoint, args.images, args.invert, args.out, _which(args),
+                                                 model=args.model)
         for note in notes:
             print(f"converted {note}")
         width = max(len(p.name) for p in predictions)
@@ -163,8 +179,8 @@ def run_predict(args):
         if len(predictions) > PICTURE_LIMIT // 2:
             print(f"the picture shows the first {PICTURE_LIMIT // 2} of {len(predictions):,} files")
     else:
-        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir,
-                                            _which(args))
+        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir, _which(args),
+                                            model=args.model)
         width = max(len(p.true) for p in predictions)
         print(f"{'image':<10} {'true':<{width}} {'predicted':<{width}}   top 3")
         for p in predictions:
@@ -180,7 +196,7 @@ def run_predict(args):
 def run_confusion(args):
     from ..views import confusion
 
-    result = confusion(args.checkpoint, args.out, args.limit, args.data_dir, which=_which(args))
+    result = confusion(args.checkpoint, args.out, args.limit, args.data_dir, which=_which(args), model=args.model)
     print(f"accuracy {result.accuracy:.4f} on {int(result.matrix.sum()):,} test images")
     width = max(len(c) for c in result.classes)
     print(f"{'class':<{width}} {'accuracy':>8} {'images':>7}")
@@ -197,14 +213,14 @@ def run_confusion(args):
 def run_tsne(args):
     from ..views import tsne
 
-    _wrote(tsne(args.checkpoint, args.limit, args.out, args.data_dir, args.seed, _which(args)))
+    _wrote(tsne(args.checkpoint, args.limit, args.out, args.data_dir, args.seed, _which(args), model=args.model))
 
 
 def run_features(args):
     from ..views import features
 
     layers, source, path = features(args.checkpoint, args.image, args.index, args.out, args.invert, args.data_dir,
-                                    args.max_layers, _which(args))
+                                    args.max_layers, _which(args), model=args.model)
     print(f"input: {source}")
     for name, shape in layers:
         print(f"  {name:<24} {list(shape)}")
@@ -214,7 +230,7 @@ def run_features(args):
 def run_kernels(args):
     from ..views import kernels
 
-    name, shape, path = kernels(args.checkpoint, args.out, _which(args))
+    name, shape, path = kernels(args.checkpoint, args.out, _which(args), model=args.model)
     print(f"first convolution '{name}': weights {list(shape)}")
     _wrote(path)
 
