@@ -1,6 +1,7 @@
 """Command line: `cnnlab COMMAND ...`. Each group of commands lives in its own module of this package,
 which defines `register(subparsers)`; heavy imports (torch, matplotlib) happen inside the handlers."""
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     except CnnlabError as error:
         if debug:
             raise
-        print(f"cnnlab: error: {error}", file=sys.stderr)
+        if not getattr(error, "every_rank", False) or os.environ.get("RANK", "0") == "0":
+            print(f"cnnlab: error: {error}", file=sys.stderr)  # under torchrun, an error all ranks share: rank 0's
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()

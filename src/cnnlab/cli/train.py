@@ -66,7 +66,7 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from ..trainer import RESUME_OPTIONS, Interrupted, build_run, resume_settings, train_run
+        from ..trainer import RESUME_OPTIONS, Interrupted, build_run, restart_state, resume_settings, train_run
 
         options = {f.name for f in fields(TrainConfig)}
         given = {k: v for k, v in vars(args).items() if k in options and v is not None}
@@ -78,7 +78,9 @@ def run_train(args):
             config, payload = resume_settings(args.resume, **given)
             run = build_run(config, args.resume, payload)
         else:
-            run = build_run(resolve({**given, "model": args.model, "recipe": args.recipe}))
+            config = resolve({**given, "model": args.model, "recipe": args.recipe})
+            restarted = restart_state(config)  # torchrun --max-restarts: the job continues its own run
+            run = build_run(restarted[0], config.out, restarted[1]) if restarted else build_run(config)
         try:
             history = train_run(run, ConsoleReporter(), stop)
         except Interrupted as stopped:
