@@ -210,19 +210,21 @@ def test_every_node_failure_stops_the_other_and_a_relaunch_resumes_equal(two_nod
     relaunch_and_compare(tmp_path, two_nodes)
 
 
-def test_elastic_torchrun_continues_the_run_when_a_killed_node_rejoins_and_ends_equal(two_nodes, tmp_path):
-    # torchrun --max-restarts: the surviving node's agent restarts its process and waits for a second node; the
-    # killed machine's torchrun, started again with the same command, joins, and the job continues its run from
-    # the last checkpoint (node 1: not the one hosting the rendezvous, whose loss ends the job's rendezvous too).
+def test_elastic_torchrun_restarts_a_killed_process_and_the_job_continues_its_run_to_an_equal_end(two_nodes, tmp_path):
+    # torchrun --max-restarts: node 1's training process dies (SIGKILL: a crash, an out-of-memory kill); its
+    # torchrun restarts it, the other node's process stops on the lost peer and its torchrun restarts it too,
+    # and the restarted job, finding its own run in --out, continues it from the last checkpoint.
     run = tmp_path / "run"
     job = Job(tmp_path, "elastic", [*ARGS, "--out", run], launcher=["--max-restarts", "1"])
     job.rank0_node()
     wait_for_epoch_2(job, run)
-    job.end_node(1, signal.SIGKILL)
-    job.nodes[1].wait(timeout=60)
-    job.start(1)
+    workers = descendants(job.nodes[1].pid)[1:]
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
     codes = job.wait()
     assert codes == [0, 0], job.err(0)[-3000:] + job.err(1)[-3000:]
+    assert sum(job.err(n).count("cnnlab: error:") for n in range(2)) == 1  # the survivor's, before its restart
     assert_equal_runs(run, two_nodes)
 
 
@@ -267,3 +269,15 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step_with_one_message(tm
     assert lines == ["cnnlab: error: loss became nan or inf in another process in epoch 1 (step 25); stopped. "
                      f"last good checkpoint: {tmp_path / 'run' / 'last.pt'}"], job.stderr[-3000:]
     assert PACKAGE not in job.stderr and "lost contact" not in job.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_a_bad_peer_timeout_is_a_one_line_error(monkeypatch, tmp_path, capsys, value):
+    from cnnlab.cli import main
+
+    # checked before joining the process group, so one process posing as rank 0 of 2 is enough
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("CNNLAB_PEER_TIMEOUT", value)
+    assert main(["train", "basic-cnn", "--dataset", "synthetic", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"cnnlab: error: CNNLAB_PEER_TIMEOUT={value}: must be a number of seconds above 0\n"
