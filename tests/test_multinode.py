@@ -215,7 +215,7 @@ def test_elastic_torchrun_restarts_a_killed_process_and_the_job_continues_its_ru
     # torchrun restarts it, the other node's process stops on the lost peer and its torchrun restarts it too,
     # and the restarted job, finding its own run in --out, continues it from the last checkpoint.
     run = tmp_path / "run"
-    job = Job(tmp_path, "elastic", [*ARGS, "--out", run], launcher=["--max-restarts", "1"])
+    job = Job(tmp_path, "elastic", [*ARGS, "--out", run], launcher=["--max-restarts", "3"])
     job.rank0_node()
     wait_for_epoch_2(job, run)
     workers = descendants(job.nodes[1].pid)[1:]

@@ -107,7 +107,7 @@ def join(batch_size: int, device: str, sync_bn: bool) -> Dist:
         # At exit, also after an error, so the other ranks see a closed connection rather than a silent peer.
         atexit.register(leave)
         global _watchdog
-        _watchdog = Watchdog(env, limit)
+        _watchdog = Watchdog(env, limit, torch.device("cuda", env.local_rank) if use_cuda else "cpu")
         _watchdog.start()
     return env
 
@@ -143,14 +143,14 @@ class Watchdog:
     leaves normally (or after an error) marks its counter negative first, so nobody mistakes it for dead.
     Two daemon threads: one talks to the store (a call may block), one judges by the clock."""
 
-    def __init__(self, env: Dist, limit: float):
+    def __init__(self, env: Dist, limit: float, device):
         import torch
         import torch.distributed as dist
 
         self.env, self.limit = env, limit
         self.store = dist.distributed_c10d._get_default_store()
         # Keys unique to this incarnation of the job (a restarted job reuses the store): rank 0's clock.
-        nonce = torch.tensor([time.time_ns() if env.main else 0], dtype=torch.int64)
+        nonce = torch.tensor([time.time_ns() if env.main else 0], dtype=torch.int64, device=device)
         dist.all_reduce(nonce)
         self.prefix = f"cnnlab/heartbeat/{nonce.item()}/"
         now = time.monotonic()

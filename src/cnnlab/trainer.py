@@ -364,6 +364,7 @@ def train_run(run: Run, reporter=None, stop: StopFlag | None = None) -> list[dic
 
 def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
     info = describe(run)
+    distributed.barrier(run.env)  # every rank has seen --out empty (build_run) before rank 0 writes into it
     if run.env.main:
         remove_stale_temporaries(run.run_dir, rundir.RUN_FILES)  # a kill during a write leaves its temporary file
         rundir.write_config(run.run_dir, info)
