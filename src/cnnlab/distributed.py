@@ -3,15 +3,29 @@ which process this is, joining the process group, and the few collectives the tr
 a no-op for a single process, so the trainer never branches on it. torch is imported inside the functions:
 `this_process()` is cheap enough for the command line."""
 import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import CnnlabError, ConfigError
 from .signals import signal_name, signal_number
 
 # How long a collective waits for the other ranks before failing. A rank that dies mid-run makes the others
 # fail instead of waiting forever; it must still cover rank 0 alone writing a checkpoint and a plot.
 TIMEOUT_MINUTES = 10
 STOP_CHECK_EVERY = 5  # steps between the ranks' all-reduces that agree on stopping after a signal
+# A process whose heartbeat stands still this long is taken for dead (its machine died, froze or was cut off):
+# the processes watching it stop, instead of waiting TIMEOUT_MINUTES in their next collective. The environment
+# variable CNNLAB_PEER_TIMEOUT (seconds) overrides it.
+PEER_TIMEOUT_SECONDS = 60.0
+BEAT_SECONDS = 1.0  # between heartbeats
+EXIT_PEER_LOST = 2  # the exit status of a process stopped by a lost peer (as for any cnnlab error)
+
+
+class PeerLost(CnnlabError):
+    """Another process of the torchrun job vanished (a collective failed on a closed connection)."""
 
 
 @dataclass(frozen=True)
@@ -85,20 +99,149 @@ def join(batch_size: int, device: str, sync_bn: bool) -> Dist:
 
     import torch.distributed as dist
 
+    limit = peer_timeout()
     if not dist.is_initialized():  # a caller that set up its own group keeps it (and tears it down)
         if use_cuda:
             torch.cuda.set_device(env.local_rank)
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=TIMEOUT_MINUTES))
         # At exit, also after an error, so the other ranks see a closed connection rather than a silent peer.
         atexit.register(leave)
+        global _watchdog
+        _watchdog = Watchdog(env, limit, torch.device("cuda", env.local_rank) if use_cuda else "cpu")
+        _watchdog.start()
     return env
 
 
 def leave() -> None:
     import torch.distributed as dist
 
+    if _watchdog is not None:
+        _watchdog.stop()
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def peer_timeout() -> float:
+    value = os.environ.get("CNNLAB_PEER_TIMEOUT")
+    try:
+        seconds = float(value) if value else PEER_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(f"CNNLAB_PEER_TIMEOUT={value}: must be a number of seconds above 0")
+    return seconds
+
+
+class Watchdog:
+    """Notices a process of the job that vanished without closing its connections (a machine that lost power,
+    froze or was cut off), which gloo would wait for until TIMEOUT_MINUTES: every process beats a counter in
+    the job's store (the rendezvous store torchrun set up) every BEAT_SECONDS, and watches the counters of
+    rank 0 and of the next rank in a ring, so every process is watched by at least one other at two store
+    reads a beat, whatever the job's size. A counter that stands still for `limit` seconds, or a store that
+    stops answering for as long, ends this process at once with one line on stderr (exit status
+    EXIT_PEER_LOST); its own connections then close, so the rest of the job fails fast in turn. A process that
+    leaves normally (or after an error) marks its counter negative first, so nobody mistakes it for dead.
+    Two daemon threads: one talks to the store (a call may block), one judges by the clock."""
+
+    def __init__(self, env: Dist, limit: float, device):
+        import torch
+        import torch.distributed as dist
+
+        self.env, self.limit = env, limit
+        self.store = dist.distributed_c10d._get_default_store()
+        # Keys unique to this incarnation of the job (a restarted job reuses the store): rank 0's clock.
+        nonce = torch.tensor([time.time_ns() if env.main else 0], dtype=torch.int64, device=device)
+        dist.all_reduce(nonce)
+        self.prefix = f"cnnlab/heartbeat/{nonce.item()}/"
+        now = time.monotonic()
+        self.peers = sorted({0, (env.rank + 1) % env.world_size} - {env.rank})
+        self.seen = {peer: (None, now) for peer in self.peers}  # peer -> (its count, when it last changed)
+        self.contact = now  # when the store last answered a whole round
+        self.stopped = threading.Event()
+        self.hint = ""  # appended to the message: how to continue (set by the trainer once the run is known)
+
+    def start(self) -> None:
+        for target, name in ((self._beat, "cnnlab-heartbeat"), (self._judge, "cnnlab-watchdog")):
+            threading.Thread(target=target, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop watching and tell the others this process leaves on purpose."""
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+
+        def goodbye():
+            try:
+                self.store.add(self.prefix + str(self.env.rank), -(1 << 62))
+            except Exception:  # the store is gone: nobody is left to tell
+                pass
+
+        # A store that stopped answering must not hold up the exit: wait for it a few beats at most.
+        thread = threading.Thread(target=goodbye, daemon=True)
+        thread.start()
+        thread.join(5 * BEAT_SECONDS)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(BEAT_SECONDS):
+            try:
+                self.store.add(self.prefix + str(self.env.rank), 1)
+                now = time.monotonic()
+                for peer in self.peers:
+                    count = self.store.add(self.prefix + str(peer), 0)  # a read that never blocks
+                    if count < 0:  # it left on purpose
+                        self.seen.pop(peer, None)
+                    elif peer in self.seen and count != self.seen[peer][0]:
+                        self.seen[peer] = (count, now)
+                self.contact = now
+            except Exception:  # the store stopped answering: the judge decides after `limit`
+                time.sleep(BEAT_SECONDS)
+
+    def _judge(self) -> None:
+        while not self.stopped.wait(BEAT_SECONDS):
+            now = time.monotonic()
+            silent = [peer for peer, (_, since) in list(self.seen.items()) if now - since > self.limit]
+            if now - self.contact > self.limit:
+                what = f"the job's rendezvous store has not answered for {self.limit:g} s"
+            elif silent:
+                what = f"rank {silent[0]} has not been heard from for {self.limit:g} s"
+            else:
+                continue
+            if self.stopped.is_set():
+                return
+            sys.stderr.write(f"cnnlab: error: rank {self.env.rank}: {what} (its machine died, froze or lost the "
+                             f"network); stopped.{' ' + self.hint if self.hint else ''}\n")
+            sys.stderr.flush()
+            os._exit(EXIT_PEER_LOST)
+
+
+_watchdog: Watchdog | None = None
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """Whether `error` is a collective or store operation that failed because another process went away."""
+    import torch.distributed as dist
+
+    text = str(error)
+    return isinstance(error, dist.DistError) or (
+        isinstance(error, RuntimeError) and any(word in text for word in ("gloo", "NCCL", "Connection")))
+
+
+@contextmanager
+def peers_watched(env: Dist, hint: str):
+    """Inside, a collective that fails because another process vanished raises PeerLost, one line naming what
+    happened and `hint` (how to continue), instead of gloo's or NCCL's traceback; the watchdog's message
+    for a silent peer carries `hint` too."""
+    if _watchdog is not None:
+        _watchdog.hint = hint
+    try:
+        yield
+    except RuntimeError as error:
+        if env.world_size == 1 or not is_peer_failure(error):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = reason.split("] ", 1)[-1].split(". This is typically")[0].rstrip(". ")  # gloo: drop file:line
+        raise PeerLost(f"rank {env.rank}: lost contact with another process of the job ({reason}); "
+                       f"stopped. {hint}") from None
 
 
 def all_sum(values, env: Dist):
@@ -130,6 +273,32 @@ def broadcast_buffers(net, env: Dist) -> None:
 
         for buffer in net.buffers():
             dist.broadcast(buffer, src=0)
+
+
+def agree_any(flag: bool, env: Dist, device) -> bool:
+    """Whether `flag` holds on any rank, the same answer on all (one all-reduce). Every rank must call it at the
+    same points."""
+    if env.world_size == 1:
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def agree_all_finite(value: float, env: Dist, device) -> bool:
+    """Whether `value` is finite on every rank, the same answer on all: a NaN seen by one rank stops every rank
+    at the same step, instead of leaving the others waiting in their next collective."""
+    import math
+
+    return not agree_any(not math.isfinite(value), env, device)
+
+
+def restarted() -> bool:
+    """Whether torchrun restarted this process's worker group (torchrun --max-restarts) after a failure."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0)) > 0
 
 
 def agree_to_stop(stop, env: Dist, device, step: int | None = None) -> bool:

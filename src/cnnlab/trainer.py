@@ -39,7 +39,9 @@ RESUME_OPTIONS = ("epochs", "device", "threads")  # may change on resume: extend
 
 
 class TrainingError(CnnlabError):
-    """The run cannot go on (e.g. the loss became NaN)."""
+    """The run cannot go on (e.g. the loss became NaN). Raised on every rank at once: only rank 0 reports it."""
+
+    every_rank = True
 
 
 class Interrupted(Exception):
@@ -379,8 +381,9 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
         run.step += 1
         if run.step % REPORT_EVERY == 0 or run.step == steps:
             mean_loss = loss_sum.item() / count
-            if not math.isfinite(mean_loss):
-                raise TrainingError(f"loss became {mean_loss} in epoch {run.epoch} (step {run.step}); stopped. "
+            if not distributed.agree_all_finite(mean_loss, run.env, run.device):  # every rank stops here
+                what = "nan or inf in another process" if math.isfinite(mean_loss) else mean_loss
+                raise TrainingError(f"loss became {what} in epoch {run.epoch} (step {run.step}); stopped. "
                                     + last_good(run))
             elapsed = seconds + time.perf_counter() - start
             reporter.step(run.step, mean_loss, correct.item() / count, count * run.env.world_size / elapsed)
@@ -421,7 +424,15 @@ def train_run(run: Run, reporter=None, stop: StopFlag | None = None) -> list[dic
         with StopFlag() as stop:
             return train_run(run, reporter, stop)
     reporter = reporter if reporter is not None and run.env.main else NullReporter()
+    # Another process that vanishes stops this one with one line (see distributed.Watchdog), not a traceback.
+    with distributed.peers_watched(run.env, f"The run continues from its last checkpoint: relaunch the job with "
+                                            f"'cnnlab train --resume {run.run_dir}'"):
+        return _train_run(run, reporter, stop)
+
+
+def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
     info = describe(run)
+    distributed.barrier(run.env)  # every rank has seen --out empty (build_run) before rank 0 writes into it
     if run.env.main:
         remove_stale_temporaries(run.run_dir, rundir.RUN_FILES)  # a kill during a write leaves its temporary file
         rundir.write_config(run.run_dir, info)
@@ -529,6 +540,20 @@ def _same_setting(name: str, given, saved) -> bool:
     if name in ("out", "data_dir") and given is not None and saved is not None:
         return Path(given).resolve() == Path(saved).resolve()
     return given == saved
+
+
+def restart_state(config: TrainConfig, network: UserNetwork | None = None) -> tuple[TrainConfig, dict] | None:
+    """Under `torchrun --max-restarts`: the (config, checkpoint) to continue, when torchrun restarted a process of
+    this job after a failure and --out already holds a run with these very settings (the one this job began);
+    None otherwise. The ranks decide together: a machine that rejoins fresh continues the run with the others."""
+    env = distributed.join(config.batch_size, config.device, config.sync_bn)
+    device = distributed.select_device(config.device, env.local_rank)
+    if not distributed.agree_any(distributed.restarted() and config.out is not None and rundir.holds_run(config.out),
+                                 env, device):
+        return None
+    saved, payload = resume_settings(config.out, network)
+    differ = [k for k, v in config.to_dict().items() if k not in ("out", "threads") and getattr(saved, k) != v]
+    return None if differ else (saved, payload)
 
 
 def resume(run_dir, reporter=None, model=None, **overrides) -> TrainResult:

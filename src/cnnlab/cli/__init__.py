@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rank_zero() -> bool:
+    from ..distributed import this_process
+
+    return this_process().main
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         message = error.for_command(args.command) if hasattr(error, "for_command") else error
-        print(f"cnnlab: error: {message}", file=sys.stderr)
+        if not getattr(error, "every_rank", False) or _rank_zero():  # under torchrun, an error all ranks share: rank 0's
+            print(f"cnnlab: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()

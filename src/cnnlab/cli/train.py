@@ -82,7 +82,7 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from ..trainer import Interrupted, build_run, resume_settings, train_run, user_network
+        from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
 
         options = {f.name for f in fields(TrainConfig)} - {"model"}
         given = {k: v for k, v in vars(args).items() if k in options and v is not None}
@@ -95,8 +95,10 @@ def run_train(args):
             config, payload = resume_settings(args.resume, model if network is None else network, **given)
             run = build_run(config, args.resume, payload, network)
         else:
-            run = build_run(resolve({**given, "model": network.label if network else model, "recipe": args.recipe}),
-                            network=network)
+            config = resolve({**given, "model": network.label if network else model, "recipe": args.recipe})
+            restarted = restart_state(config, network)  # torchrun --max-restarts: the job continues its own run
+            run = (build_run(restarted[0], config.out, restarted[1], network) if restarted
+                   else build_run(config, network=network))
         try:
             history = train_run(run, ConsoleReporter(), stop)
         except Interrupted as stopped:
