@@ -72,6 +72,12 @@ def run_train(args):
             _, history = resume(args.resume, ConsoleReporter(), **given)
             run_dir = args.resume
         else:
+            if "threads" not in given and "WORLD_SIZE" not in os.environ:  # torchrun divides the cores itself
+                from ..launch import default_threads
+
+                given["threads"], note = default_threads()
+                if note:
+                    print(f"cnnlab: {note}", file=sys.stderr)
             config = resolve({**given, "model": args.model, "recipe": args.recipe})
             _, history = fit(config, ConsoleReporter())
             run_dir = config.out
