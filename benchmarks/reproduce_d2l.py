@@ -183,8 +183,8 @@ def row_cells(recipe, root):
         cells["ex_s"] = f"{images / seconds:,.0f}" if seconds else "–"
         wall = state.get("wall_s")
         cells["wall"] = _duration(wall) if wall else "–"
-        cells["hardware"] = (f"{info.get('device', 'cpu')}, {info.get('threads', '?')} threads, "
-                             f"{info.get('precision', '?')}")
+        threads = info.get("threads", "?")
+        cells["hardware"] = f"{info.get('device', 'cpu')}, {threads} thread{'' if threads == 1 else 's'}, {info.get('precision', '?')}"
     else:
         cells.update(cnnlab="–", ex_s="–", wall="–", hardware="–")
     epochs = len(rows)
