@@ -48,6 +48,7 @@ BOOK = {
 ORDER = sorted(BOOK, key=lambda r: RECIPES[r].settings.get("resize") or 28)
 STATE = "reproduce.json"  # per run directory: wall time spent, outcome of the last invocation
 PIDFILE = "reproduce.pid"
+MARK_BEGIN, MARK_END = "<!-- d2l-table: benchmarks/reproduce_d2l.py --readme -->", "<!-- end of d2l-table -->"
 
 
 def parse_epochs(items):
@@ -249,6 +250,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path("runs/d2l"), help="one run directory per recipe under it")
     parser.add_argument("--table", type=Path, default=Path("docs/d2l_table.md"), help="markdown table to write")
+    parser.add_argument("--readme", type=Path, help="also put the table into this file, between the lines "
+                        f"'{MARK_BEGIN}' and '{MARK_END}' (e.g. README.md)")
     parser.add_argument("--recipes", nargs="+", choices=ORDER, default=ORDER, help="rows to run (default: all, "
                         "cheapest first)")
     parser.add_argument("--epochs", action="append", default=[], metavar="RECIPE=N",
@@ -270,6 +273,15 @@ def main(argv=None):
         text = table(args.root, ORDER)
         args.table.parent.mkdir(parents=True, exist_ok=True)
         args.table.write_text("# d2l's Fashion-MNIST table, reproduced by cnnlab\n\n" + text)
+        if args.readme:
+            try:
+                readme = args.readme.read_text()
+            except OSError as error:
+                sys.exit(f"reproduce_d2l.py: cannot read {args.readme}: {error.strerror}")
+            begin, end = readme.find(MARK_BEGIN), readme.find(MARK_END)
+            if begin < 0 or end < begin:
+                sys.exit(f"reproduce_d2l.py: {args.readme} has no '{MARK_BEGIN}' ... '{MARK_END}' block")
+            args.readme.write_text(readme[:begin + len(MARK_BEGIN)] + "\n" + text + readme[end:])
         return text
 
     if not args.table_only:
