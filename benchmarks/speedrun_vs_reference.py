@@ -42,9 +42,13 @@ def reference(seed, env, args):
     return wall, float(re.search(r"test accuracy ([0-9.]+)", out).group(1)), None
 
 
-def recipe(name, seed, out, env, args):
+def recipe(spec, seed, out, env, args):
+    """spec: a recipe name, or NAME@option=value,option=value to try a variation of it (e.g. speedrun@epochs=6)."""
+    name, _, changes = spec.partition("@")
+    extra = [f"--{item.partition('=')[0].replace('_', '-')}={item.partition('=')[2]}"
+             for item in changes.split(",") if item]
     command = [sys.executable, "-m", "cnnlab", "train", "--recipe", name, "--seed", str(seed), "--out", str(out),
-               *args.train_args]
+               *extra, *args.train_args]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
     wall, _ = timed(command, env)
@@ -63,7 +67,8 @@ def cpu():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipes", nargs="+", default=list(TARGETS))
+    parser.add_argument("--recipes", nargs="+", default=list(TARGETS),
+                        help="recipes to time; NAME@option=value,... times a variation (e.g. speedrun@epochs=6)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--data-dir")
     parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
