@@ -194,8 +194,8 @@ def row_cells(recipe, root):
     if running:
         status = f"running (epoch {epochs + 1}/10)"
     elif outcome == "diverged":
-        status = f"NaN stop after {epochs} epochs: diverged, as ~14% of the book's builds" if recipe == "d2l-nin" \
-            else f"NaN stop after {epochs} epochs"
+        status = f"NaN stop in epoch {epochs + 1}" + (": diverged, as in ~14% of the book's builds"
+                                                     if recipe == "d2l-nin" else "")
     elif epochs == 0:
         status = "not run" if not outcome else f"{outcome}, no epoch finished"
     elif epochs < 10:
