@@ -31,9 +31,15 @@ def busy_machine(monkeypatch):
 def test_a_busy_machine_gets_one_thread_and_the_user_is_told(tmp_path, capsys, busy_machine):
     assert main(["train", "basic-cnn", *SMALL, "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "cnnlab: 1 thread: other programs keep 1.7 of 2 cores busy" in err and "--threads 2" in err
+    assert err.endswith(f"cnnlab: trained on 1 thread: other programs kept 1.7 of 2 cores busy when it started, and "
+                        "a thread that shares a busy core slows every step down (--threads 2 uses them all)\n")
     info = json.loads((tmp_path / "config.json").read_text())
     assert info["threads"] == 1 and info["config"]["threads"] == 1
+
+
+def test_a_wrong_option_is_still_a_one_line_error(tmp_path, capsys, busy_machine):
+    assert main(["train", "basic-cnn", *SMALL, "--lr", "0", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_threads_given_are_kept(tmp_path, capsys, busy_machine):

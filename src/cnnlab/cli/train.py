@@ -59,6 +59,7 @@ def run_train(args):
     from ..trainer import Interrupted, RESUME_OPTIONS, fit, resume
     from ..config import resolve
 
+    note = None  # why fewer threads than cores, said at the end (stderr stays one line when an input is wrong)
     options = {f.name for f in fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in options and v is not None}
     try:
@@ -72,13 +73,11 @@ def run_train(args):
             _, history = resume(args.resume, ConsoleReporter(), **given)
             run_dir = args.resume
         else:
-            if "threads" not in given and "WORLD_SIZE" not in os.environ:  # torchrun divides the cores itself
+            config = resolve({**given, "model": args.model, "recipe": args.recipe})
+            if config.threads is None and "WORLD_SIZE" not in os.environ:  # torchrun divides the cores itself
                 from ..launch import default_threads
 
-                given["threads"], note = default_threads()
-                if note:
-                    print(f"cnnlab: {note}", file=sys.stderr)
-            config = resolve({**given, "model": args.model, "recipe": args.recipe})
+                config.threads, note = default_threads()
             _, history = fit(config, ConsoleReporter())
             run_dir = config.out
     except Interrupted as stop:
@@ -91,6 +90,8 @@ def run_train(args):
     best = max(history, key=lambda r: r["test_acc"])
     print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch {best['epoch']}); "
           f"outputs in {run_dir}")
+    if note:
+        print(f"cnnlab: {note}", file=sys.stderr)
 
 
 def _is_main_process() -> bool:
