@@ -99,11 +99,6 @@ RECIPES = {
                        dict(model="speedrun-net", epochs=7, batch_size=256, optimizer="sgd", lr=0.2, momentum=0.9,
                             nesterov=True, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.05,
                             augment="flip", tta=True, normalize="dataset")),
-    "speedrun94": Recipe("Fashion-MNIST toward 94%: the speedrun recipe trained 12 epochs with crop-flip augmentation "
-                         "(random shifts of up to 2 pixels and horizontal flips)",
-                         dict(model="speedrun-net", epochs=12, batch_size=256, optimizer="sgd", lr=0.2, momentum=0.9,
-                              nesterov=True, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.05,
-                              augment="crop-flip", tta=True, normalize="dataset")),
     "d2l-lenet": _d2l("lenet", 0.9, 256),
     "d2l-lenet-bn": _d2l("lenet-bn", 1.0, 256),
     "d2l-alexnet": _d2l("alexnet", 0.01, 128, 224),
