@@ -41,20 +41,3 @@ def speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
                 source="cnnlab", input_size=28)
 def speedrun(num_classes=10, in_channels=1):
     return speedrun_net((16, 32, 64), num_classes, in_channels)
-
-
-def strided_stem(in_channels, out_channels):
-    """3x3 conv with stride 2 -> BN -> ReLU: 28x28 in, 14x14 out, without computing or pooling a 28x28 map."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
-
-
-@register_model("speedrun-net-s2", description="speedrun-net with a stride-2 stem (no 28x28 map)", source="cnnlab",
-                input_size=28)
-def speedrun_s2(num_classes=10, in_channels=1):
-    w0, w1, w2 = 16, 32, 64
-    return nn.Sequential(OrderedDict(
-        stem=strided_stem(in_channels, w0),  # (N, w0, 14, 14)
-        stages=nn.Sequential(conv_bn(w0, w1, pool=True), conv_bn(w1, w2), conv_bn(w2, w2)),  # (N, w2, 7, 7)
-        head=nn.Sequential(nn.Flatten(), nn.Linear(w2 * 7 * 7, num_classes)),
-    ))
