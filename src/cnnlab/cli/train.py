@@ -1,5 +1,6 @@
 """`cnnlab train`, `cnnlab eval` and `cnnlab recipes`. The train flags are derived from TrainConfig's fields."""
 import argparse
+import dataclasses
 import shlex
 import sys
 import typing
@@ -82,8 +83,10 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
+        from .. import distributed
         from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
 
+        note = None  # why fewer threads than cores (cnnlab.launch)
         options = {f.name for f in fields(TrainConfig)} - {"model"}
         given = {k: v for k, v in vars(args).items() if k in options and v is not None}
         model = model_arg(args)
@@ -96,6 +99,11 @@ def run_train(args):
             run = build_run(config, args.resume, payload, network)
         else:
             config = resolve({**given, "model": network.label if network else model, "recipe": args.recipe})
+            if config.threads is None and distributed.this_process().world_size == 1:  # torchrun divides the cores
+                from ..launch import default_threads
+
+                threads, note = default_threads()
+                config = dataclasses.replace(config, threads=threads)
             restarted = restart_state(config, network)  # torchrun --max-restarts: the job continues its own run
             run = (build_run(restarted[0], config.out, restarted[1], network) if restarted
                    else build_run(config, network=network))
@@ -110,6 +118,8 @@ def run_train(args):
             best = max(history, key=lambda r: r["test_acc"])
             print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch "
                   f"{best['epoch']}); outputs in {run.run_dir}", flush=True)
+            if note:  # why fewer threads than cores, said at the end (an error for a wrong input stays one line)
+                print(f"cnnlab: {note}", file=sys.stderr)
 
 
 def run_eval(args):

@@ -1,0 +1,66 @@
+"""How many threads `cnnlab train` uses when the user does not say (--threads, OMP_NUM_THREADS, torchrun).
+
+PyTorch runs each operation of a step on a team of OpenMP threads that wait for one another at its end. When
+another program holds one of the cores, the thread that shares that core runs only part of the time and every
+operation waits for it, so the whole team crawls: on this 2-core machine with other jobs running, basic-cnn
+trained at ~2,000 images/s with 2 threads, ~4,000 with 2 processes x 1 thread (torchrun; they meet once a step
+instead of once an operation) and ~6,400 with 1 thread (README "Performance", benchmarks/bench_distributed.py).
+On an idle machine the team is the fastest way. So a new run takes one thread per core that is idle when it
+starts, at least one; a smaller choice is said at the end of the run and recorded (config.json "threads"), and
+--threads N overrides it.
+"""
+import os
+import time
+
+SAMPLE_SECONDS = 0.25  # how long the cores are watched before a run starts
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return idle, sum(values[:8])  # guest time is already counted in user
+
+
+def idle_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
+    """Cores left idle by the other programs over the next `seconds` (this process sleeps meanwhile), or None
+    where /proc/stat is unavailable."""
+    try:
+        idle0, total0 = _cpu_times()
+        time.sleep(seconds)
+        idle1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (idle1 - idle0) / (total1 - total0)
+
+
+def choose_threads(cores: int, idle: float | None) -> int:
+    """One thread per idle core (rounded to the nearest core), between 1 and `cores`; all of them when the
+    idle time cannot be read."""
+    if idle is None:
+        return cores
+    return max(1, min(cores, int(idle + 0.5)))
+
+
+def default_threads() -> tuple[int | None, str | None]:
+    """Threads for a new single-process run (None: leave the trainer's default, all cores, e.g. on a 1-core
+    machine or when OMP_NUM_THREADS is set), and a note for the user when fewer than all cores are taken."""
+    cores = usable_cores()
+    if cores == 1 or "OMP_NUM_THREADS" in os.environ:
+        return None, None
+    idle = idle_cores()
+    threads = choose_threads(cores, idle)
+    if threads == cores:
+        return threads, None
+    return threads, (f"trained on {threads} thread{'s' if threads > 1 else ''}: other programs kept "
+                     f"{cores - idle:.1f} of {cores} cores busy when it started, and a thread that shares a busy core "
+                     f"slows every step down (--threads {cores} uses them all)")
