@@ -1,5 +1,5 @@
 """Reproduce the d2l book's table: run every `d2l-*` recipe through `cnnlab train` and write a markdown table of
-cnnlab's results beside the book's printed ones and their band over the book's CI rebuilds (SPEC section 5).
+cnnlab's results beside the book's printed ones and their band over the book's CI rebuilds (the band d2l's CI builds of the book printed over time).
 
 Resumable: each recipe gets its own run directory under ROOT (default runs/d2l/<recipe>). Started again, the
 script skips finished rows, continues interrupted ones with `cnnlab train --resume` (exact resume), and leaves
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from cnnlab.config import RECIPES  # noqa: E402
 
-# SPEC section 5: d2l-zh 2.0.0's printed outputs (Tesla V100, torch 1.12) and the spread of the test accuracy over
+# d2l-zh 2.0.0's printed outputs (Tesla V100, torch 1.12) and the spread of the test accuracy over
 # ~80-130 CI rebuilds of each notebook. printed = (loss, train acc, test acc); band = (p10, median, p90).
 BOOK = {
     "d2l-lenet": dict(name="LeNet", printed=(0.469, 0.823, 0.779), band=(0.781, 0.807, 0.821), ex_s=55297),

@@ -13,10 +13,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
 from .errors import ConfigError
+
+# torch is imported inside the functions: `cnnlab lr-find --help` (its defaults come from here) stays fast
 
 START, END, STEPS = 1e-6, 10.0, 200
 SMOOTHING = 0.98  # exponential moving average of the loss, debiased (as fastai)
@@ -62,6 +61,9 @@ def range_test(model, batches, optimizer, *, start: float = START, end: float = 
     """Run the range test on `model` with `optimizer` over `batches` (an iterable of (x, y), cycled when it
     runs out). `step_fn(model, x, y)` returns the loss (default: cross-entropy of model(x)). The model and
     optimizer are restored afterwards."""
+    import torch
+    import torch.nn.functional as F
+
     from tqdm import tqdm
 
     if not 0 < start < end or steps < 2:
@@ -124,6 +126,9 @@ def find_lr_for(config, *, start: float = START, end: float = END, steps: int = 
                 progress: bool = True, report: bool = True) -> LRFinding:
     """The range test for a training configuration (TrainConfig, any --lr): the same data, model, initial
     weights, optimizer and augmentation `cnnlab train` would use, on the training set. No run directory."""
+    import torch
+    import torch.nn.functional as F
+
     from .data import Batches, dataset_options, load_dataset
     from .models import create_model, model_info
     from .distributed import select_device, select_precision
