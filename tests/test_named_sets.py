@@ -124,7 +124,7 @@ def test_train_on_cifar_from_the_archive_in_colour(cifar_archive, tmp_path, caps
                  "2", "--lr", "0.05", "--momentum", "0.9", "--batch-size", "10", "--threads", "1", "--out", str(run)]) == 0
     config = __import__("json").loads((run / "config.json").read_text())
     assert config["in_channels"] == 3 and config["train_images"] == 50
-    assert main(["predict", str(run), "--n", "5", "--out", str(tmp_path / "p.png")]) == 0
+    assert main(["predict", str(run), "--limit", "5", "--out", str(tmp_path / "p.png")]) == 0
 
 
 # ---------------------------------------------------------------- EMNIST

@@ -143,18 +143,23 @@ def check_limit(limit, data, least: int = 1) -> None:
 
 
 # ---------------------------------------------------------------- show
-def show(dataset: str, limit: int = 16, split: str = "test", out=None, data_dir=None) -> Path:
-    """A grid of the first `limit` images of a data set split (at most PICTURE_LIMIT), each with its class name.
-    Default: ./DATASET-SPLIT.png"""
-    n = limit
+SHOW_DEFAULT = 16  # images `cnnlab show` draws unless told (fewer when the split is smaller)
+
+
+def show(dataset: str, limit: int | None = None, split: str = "test", out=None, data_dir=None) -> Path:
+    """A grid of the first `limit` images of a data set split (default SHOW_DEFAULT, at most PICTURE_LIMIT), each
+    with its class name. Default: ./DATASET-SPLIT.png"""
+    from .data import dataset_label
+
     data = load_dataset(dataset, data_dir)
     if split not in ("train", "test"):
         raise ConfigError(f"--split must be train or test, got '{split}'")
     part = getattr(data, split)
+    n = limit if limit is not None else min(SHOW_DEFAULT, len(part))
     if not 1 <= n <= min(len(part), PICTURE_LIMIT):
         raise ConfigError(f"--limit must be in 1-{min(len(part), PICTURE_LIMIT)} (images one picture shows), got {n}")
     titles = [data.classes[int(k)] for k in part.labels[:n]]
-    return plots.image_grid(display_images(part.images[:n]), titles, _out(out, Path(f"{dataset}-{split}.png")),
+    return plots.image_grid(display_images(part.images[:n]), titles, _out(out, Path(f"{dataset_label(dataset)}-{split}.png")),
                             cols=8 if n <= 64 else 10, title=f"{dataset} {split}: images 0-{n - 1}")
 
 

@@ -30,8 +30,9 @@ def register(commands):
     p = commands.add_parser("show", help="a grid of a data set's images with their class names",
                             description="Draw the first N images of a data set split with their class names.")
     p.add_argument("dataset", help="mnist, fashion-mnist or synthetic")
-    p.add_argument("--limit", type=int, default=16, metavar="N",
-                   help="show the first N images (default: 16; at most 100 fit one picture)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="show the first N images (default: 16, or the whole split when smaller; at most 100 fit one "
+                        "picture)")
     p.add_argument("--split", choices=["train", "test"], default="test", help="(default: test)")
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: ./DATASET-SPLIT.png)")
