@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .inspect import forward_with_hooks
 
 
 @dataclass
@@ -37,13 +38,7 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
         if isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[-1] * output.shape[-2] > 1:
             order.append(names[module])
 
-    hooks = [m.register_forward_hook(grab) for m in names]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_with_hooks(model, x, names, grab)
     return list(dict.fromkeys(order))
 
 

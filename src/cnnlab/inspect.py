@@ -186,6 +186,18 @@ def classifier_input_layer(model: nn.Module) -> tuple[nn.Module, str]:
 GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
+def forward_with_hooks(model: nn.Module, x: torch.Tensor, modules, hook) -> None:
+    """One forward of `x` without gradients, with the forward hook `hook(module, args, output)` on each of
+    `modules` (removed afterwards, also after an error): how every view looks inside a network."""
+    hooks = [m.register_forward_hook(hook) for m in modules]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The (N, D) features feeding the model's classifier for the batch `x` (no gradients): the input of the
     last nn.Linear the forward calls, or for a net without one, like NiN, the output of the last global pooling
@@ -200,13 +212,7 @@ def penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         else:
             pooled.append(output)
 
-    hooks = [m.register_forward_hook(grab) for m in model.modules() if isinstance(m, (nn.Linear, *GLOBAL_POOLS))]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_with_hooks(model, x, [m for m in model.modules() if isinstance(m, (nn.Linear, *GLOBAL_POOLS))], grab)
     captured = linear or pooled
     if not captured:
         raise ConfigError(f"{type(model).__name__}'s forward calls neither a linear layer nor global pooling: "

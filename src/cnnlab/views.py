@@ -18,6 +18,7 @@ from . import plots
 from .data import Split, display_images, display_input, load_dataset
 from .errors import CheckpointError, ConfigError, ImageError
 from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
+from .inspect import forward_with_hooks
 from .rundir import TrainedModel, checkpoint_path, from_module, load_trained, read_run
 
 NATIVE_SIZE = 28  # the side of every MNIST-like image: a picture is brought to it before the training transform
@@ -319,13 +320,7 @@ def conv_activations(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch
     def grab(module, args, output):
         captured.append((names[module], output.detach().float()))
 
-    hooks = [m.register_forward_hook(grab) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    forward_with_hooks(model, x, [m for m in model.modules() if isinstance(m, nn.Conv2d)], grab)
     return captured
 
 
