@@ -147,7 +147,7 @@ def overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = 
 
 
 def explain(checkpoint, image=None, index: int = 0, target=None, layer: str | None = None, out=None,
-            invert: str = "auto", data_dir=None):
+            invert: str = "auto", data_dir=None, which: str = "best", model=None):
     """Grad-CAM and saliency of one input (an image file, else test image `index`) for class `target` (a class
     name or index; default: the predicted class). Writes a PNG (default: beside the checkpoint, explain.png) with
     the input, both maps and both overlays. Returns (grad-cam Explanation, saliency Explanation, class names,
@@ -156,7 +156,7 @@ def explain(checkpoint, image=None, index: int = 0, target=None, layer: str | No
     from .data import Split
     from .views import _out, _pixels, load, picture_batch, read_picture
 
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, which, model)
     if image is not None:
         picture = read_picture(image, invert)
         x, transform = picture_batch([picture], loaded)

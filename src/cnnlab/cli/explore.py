@@ -1,6 +1,9 @@
 """`cnnlab explore` (a local web page showing what a CNN sees) and `cnnlab explain` (Grad-CAM and saliency PNG)."""
 
 
+from .views import add_checkpoint
+
+
 def register(commands):
     p = commands.add_parser("explore", help="a local web page: every layer's maps, kernel math, Grad-CAM, live runs",
                             description="Serve a page on this machine showing what a network sees: draw, pick a "
@@ -29,7 +32,7 @@ def register(commands):
                                         "the evidence for the class lies, at the last layer with a spatial map by default) and "
                                         "gradient saliency (which pixels move the class score most), alone and "
                                         "over the input.")
-    p.add_argument("checkpoint", help="a .pt checkpoint, or a run directory (its best.pt, else last.pt)")
+    add_checkpoint(p)
     p.add_argument("image", nargs="?", help="an image file (PNG, JPEG, ...); default: a test image (--index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
     p.add_argument("--target", help="class to explain, by name or number (default: the predicted one)")
@@ -64,7 +67,8 @@ def run_explain(args):
     from ..explain import explain
 
     cam, sal, classes, source, path = explain(args.checkpoint, args.image, args.index, args.target, args.layer,
-                                              args.out, args.invert, args.data_dir)
+                                              args.out, args.invert, args.data_dir,
+                                              which="last" if args.last else "best", model=args.model)
     print(f"input: {source}")
     print(f"class '{classes[cam.target]}' ({cam.probability:.1%}); Grad-CAM at layer '{cam.layer}'")
     print(f"wrote {path}")
