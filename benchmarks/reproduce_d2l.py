@@ -252,7 +252,7 @@ def main(argv=None):
     parser.add_argument("--table", type=Path, default=Path("docs/d2l_table.md"), help="markdown table to write")
     parser.add_argument("--readme", type=Path, help="also put the table into this file, between the lines "
                         f"'{MARK_BEGIN}' and '{MARK_END}' (e.g. README.md)")
-    parser.add_argument("--recipes", nargs="+", choices=ORDER, default=ORDER, help="rows to run (default: all, "
+    parser.add_argument("--recipes", nargs="+", choices=ORDER, default=ORDER, help="rows to run, in the order given (default: all, "
                         "cheapest first)")
     parser.add_argument("--epochs", action="append", default=[], metavar="RECIPE=N",
                         help="train RECIPE for N epochs only (a partial row); repeatable")
@@ -267,7 +267,7 @@ def main(argv=None):
     epochs = parse_epochs(args.epochs)
     # SIGTERM (kill, a logout) unwinds like Ctrl-C: the running cnnlab is asked to save its checkpoint first
     signal.signal(signal.SIGTERM, _interrupt)
-    recipes = [r for r in ORDER if r in args.recipes]
+    recipes = list(dict.fromkeys(args.recipes))  # the order given, each once
 
     def write_table():
         text = table(args.root, ORDER)
