@@ -80,6 +80,27 @@ def test_train_with_lr_find_trains_at_the_suggested_rate(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0  # the found rate is a plain number on resume
 
 
+def test_lr_find_tunes_your_own_network_as_its_run_would_train_it(tmp_path, capsys):
+    class Small(nn.Module):  # the user's own network, not a registered one
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
+
+        def forward(self, x):
+            return self.body(x)
+
+    options = dict(dataset="synthetic", train_limit=512, test_limit=128, threads=1, precision="fp32", epochs=1)
+    from cnnlab.network import UserNetwork
+
+    network = UserNetwork.of(Small)
+    config = resolve({**options, "model": network.label, "lr": "find"})
+    expected = find_lr_for(config, network=network, progress=False, report=False).suggestion
+    net, history = cnnlab.train(Small, lr="find", out=str(tmp_path / "run"), progress=False, **options)
+    saved = json.loads((history.run_dir / "config.json").read_text())["config"]
+    assert saved["lr"] == pytest.approx(expected) and saved["lr"] != 1.0
+    assert "lr-find: suggested lr" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- export
 def test_onnx_export_matches_pytorch_in_onnxruntime_with_a_dynamic_batch(good_run, tmp_path, capsys):
     import onnx

@@ -122,36 +122,19 @@ def range_test(model, batches, optimizer, *, start: float = START, end: float = 
     return LRFinding(lrs, losses, smoothed, suggestion, RULE, steepest, minimum, diverged)
 
 
-def find_lr_for(config, *, start: float = START, end: float = END, steps: int = STEPS,
+def find_lr_for(config, *, network=None, start: float = START, end: float = END, steps: int = STEPS,
                 progress: bool = True, report: bool = True) -> LRFinding:
-    """The range test for a training configuration (TrainConfig, any --lr): the same data, model, initial
-    weights, optimizer and augmentation `cnnlab train` would use, on the training set. No run directory."""
+    """The range test for a training configuration (TrainConfig, any --lr) and the user's own `network` if given
+    (cnnlab.network.UserNetwork): the data, model, initial weights, optimizer and augmentation `cnnlab train`
+    would use (cnnlab.trainer.setup), on the training set. No run directory."""
     import torch
     import torch.nn.functional as F
 
-    from .data import Batches, dataset_options, load_dataset
-    from .models import create_model, model_info
-    from .distributed import select_device, select_precision
-    from .trainer import augment, make_optimizer, normalization, xavier_init
+    from .trainer import augment, make_optimizer, setup
 
-    config = dataclasses.replace(config, lr=start)
-    info = model_info(config.model)
-    size = config.resize or info.input_size
-    info.check_size(size)
-    device = select_device(config.device)
-    dtype = select_precision(config.precision, device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size), progress=progress)
-    mean, std = normalization(config, data)
-    batches = Batches(data.train, config.batch_size, shuffle=True, seed=config.seed, limit=config.train_limit,
-                      mean=mean, std=std, size=size, device=device, channels_last=config.channels_last)
-    torch.manual_seed(config.seed)
-    net = create_model(config.model, num_classes=len(data.classes), in_channels=data.channels, ops=config.ops)
-    if config.init == "xavier":
-        xavier_init(net)
-    net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
-    optimizer = make_optimizer(config, net.parameters())
+    run = setup(dataclasses.replace(config, lr=start), network, progress=progress)
+    config, device, dtype = run.config, run.device, run.dtype
+    optimizer = make_optimizer(config, run.net.parameters())
 
     def step(model, x, y):
         if config.augment != "none":
@@ -159,7 +142,8 @@ def find_lr_for(config, *, start: float = START, end: float = END, steps: int = 
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             return F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing).float()
 
-    finding = range_test(net, batches, optimizer, start=start, end=end, steps=steps, step_fn=step, progress=progress)
+    finding = range_test(run.net, run.train_batches, optimizer, start=start, end=end, steps=steps, step_fn=step,
+                         progress=progress)
     if report:
         print(f"lr-find: {finding.describe()}", file=sys.stderr)
     return finding

@@ -242,13 +242,25 @@ def probe_user_model(net: nn.Module, network: UserNetwork, config: TrainConfig, 
     return config, result.dtype, result.notices
 
 
-def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetwork | None = None) -> Run:
-    """Set up device, data, model, optimizer and schedule for `config`, continuing checkpoint `payload` if given
-    (no training yet). The network is the registered model `config.model`, or the user's own `network`: then
-    the input size is --resize or the data set's own, and a probe step turns off the speed switches its code does
-    not survive, before the run directory is touched."""
-    if config.lr == "find":  # the LR range test on the same data and model; its suggestion becomes the rate
-        config = dataclasses.replace(config, lr=find_lr_for(config).suggestion)
+class Setup(NamedTuple):
+    """What a run and the LR range test (cnnlab.lr_find) both start from, so the test tunes the run it is for."""
+
+    config: TrainConfig  # with any speed switch the probe of the user's network turned off
+    env: distributed.Dist
+    device: torch.device
+    dtype: torch.dtype | None  # autocast dtype; None: float32
+    threads: int
+    data: object  # cnnlab.data.Dataset
+    net: nn.Module  # initialised, on the device, in the run's memory format
+    train_batches: Batches
+    test_batches: Batches
+    notices: list  # speed switches the probe turned off, in words
+
+
+def setup(config: TrainConfig, network: UserNetwork | None = None, progress: bool = True) -> Setup:
+    """Device, precision, threads, data, batches and the initialised model for `config`. The network is the
+    registered model `config.model`, or the user's own `network`: then the input size is --resize or the data
+    set's own, and a probe step turns off the speed switches its code does not survive."""
     size = config.resize
     if network is None:
         info = model_info(config.model)
@@ -260,7 +272,7 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
     threads = config.threads or max(1, (os.cpu_count() or 1) // env.local_world_size)
     torch.set_num_threads(threads)
 
-    data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size))
+    data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size), progress=progress)
     size = size or data.train.images.shape[-1]
     torch.manual_seed(config.seed)  # same seed, same initial weights and dropout masks
     notices = []
@@ -270,8 +282,6 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
         net = user_model(network, config, len(data.classes)).to(device)
         config, dtype, notices = probe_user_model(net, network, config, data, size, device, dtype,
                                                   max(1, config.batch_size // env.world_size))
-        if payload is not None:
-            check_weights_fit(net, payload["model"], rundir.last_checkpoint(run_dir), network.label)
     mean, std = normalization(config, data)
     per_rank = dict(mean=mean, std=std, size=size, device=device, rank=env.rank, world_size=env.world_size,
                     channels_last=config.channels_last)
@@ -279,10 +289,20 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
     train_batches = Batches(data.train, config.batch_size, shuffle=True, seed=config.seed, limit=config.train_limit,
                             drop_last=env.world_size > 1, **per_rank)
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
+    net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
+    return Setup(config, env, device, dtype, threads, data, net, train_batches, test_batches, notices)
 
+
+def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetwork | None = None) -> Run:
+    """Set up (see `setup`) and build the optimizer and schedule for `config`, continuing checkpoint `payload` if
+    given (no training yet). Nothing is written before the user's network has passed its probe step."""
+    if config.lr == "find":  # the LR range test on the same data and model; its suggestion becomes the rate
+        config = dataclasses.replace(config, lr=find_lr_for(config, network=network).suggestion)
+    config, env, device, dtype, threads, data, net, train_batches, test_batches, notices = setup(config, network)
+    if network is not None and payload is not None:
+        check_weights_fit(net, payload["model"], rundir.last_checkpoint(run_dir), network.label)
     if config.sync_bn and env.world_size > 1:
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
     model = net
     if env.world_size > 1:
         model = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
