@@ -3,7 +3,6 @@ model in a user's Python file), each named by an id the page uses; the page neve
 
 `load_network` is the one place that turns a source into a model: it goes through cnnlab.rundir.load_model
 (weights_only=True); which files a run directory holds is cnnlab.rundir's to say."""
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from torch import nn
 
 from .. import rundir
 from ..errors import CheckpointError, ConfigError
+from ..network import import_reference, instantiate
 
 RUN_CHECKPOINTS = (rundir.BEST, rundir.LAST)  # the checkpoints a run directory offers, best first
 DEFAULT_CLASSES = tuple(str(k) for k in range(10))  # an untrained network: classes are only numbers
@@ -126,23 +126,6 @@ def find_sources(refs, runs_root="runs", input_size: int = 28) -> list[Source]:
     return sources
 
 
-def _user_model(path: Path, name: str) -> nn.Module:
-    """Call NAME() from the user's own Python file (given on the command line, so trusted like any script)."""
-    spec = importlib.util.spec_from_file_location(f"cnnlab_user_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # the user's code: any failure is theirs to read
-        raise ConfigError(f"{path}: cannot import it ({type(error).__name__}: {error})") from None
-    factory = getattr(module, name, None)
-    if factory is None:
-        raise ConfigError(f"{path}: defines no '{name}'")
-    model = factory()
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"{path}:{name}() returned a {type(model).__name__}, not an nn.Module")
-    return model
-
-
 def load_network(source: Source) -> Network:
     """The model behind `source`, in eval mode. Checkpoints load with weights_only=True (cnnlab.rundir)."""
     from ..models import create_model
@@ -161,7 +144,8 @@ def load_network(source: Source) -> Network:
         model = create_model(source.name, num_classes=len(DEFAULT_CLASSES), in_channels=1)
         name = source.name
     else:
-        model = _user_model(source.path, source.name)
+        # the user's own file, given on the command line: imported the one way cnnlab imports user code
         name = f"{source.path.name}:{source.name}"
+        model = instantiate(import_reference(f"{source.path}:{source.name}"), len(DEFAULT_CLASSES), name)
     return Network(model.eval(), name, DEFAULT_CLASSES, *UNTRAINED_NORMALIZE, source.input_size, None, None,
                    None, False)
