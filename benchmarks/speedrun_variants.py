@@ -1,0 +1,112 @@
+"""The speed-run's ablations that are not `cnnlab train` options: the recipe's loop written out (the trainer's
+data batches and flip augmentation, bf16 autocast, channels_last, Nesterov SGD with a one-cycle schedule,
+label smoothing, mirror test-time augmentation at the end), with one change at a time. README "The speed-run
+recipe" lists what each bought.
+
+    python benchmarks/speedrun_variants.py                      # the recipe itself, 5 epochs, seed 0
+    python benchmarks/speedrun_variants.py hidden=128 seed=1    # a 128-unit hidden layer in the head
+    python benchmarks/speedrun_variants.py ema=0.99             # also evaluate an EMA of the weights
+
+Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4),
+widths (16-32-64), hidden (0: the recipe's single linear layer), ema (0: none; else the per-step decay),
+warmup (0.25 of the steps), final_div (1e4: the last rate is peak / 25 / final_div), decay_norm (1: weight
+decay on batch-norm weights and biases too; 0: on conv and linear weights only), frozen_stem (0; 1: the first
+conv keeps its initial random weights), shift_tta (0; 1: the final evaluation also averages the mirrored and
+plain images shifted by one pixel up, down, left and right: 10 views). Prints the final test accuracy (and the EMA's), the training
+seconds and every epoch's accuracy."""
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
+
+from cnnlab.data import Batches, load_dataset  # noqa: E402
+from cnnlab.models.speedrun import make_speedrun_net  # noqa: E402
+from cnnlab.trainer import augment  # noqa: E402
+
+DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
+                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, threads=2)
+
+
+def options(argv) -> dict:
+    given = dict(item.split("=", 1) for item in argv)
+    unknown = set(given) - set(DEFAULTS)
+    if unknown:
+        sys.exit(f"speedrun_variants.py: unknown option(s) {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+    return {k: type(v)(given[k]) if k in given else v for k, v in DEFAULTS.items()}
+
+
+def build(o) -> nn.Module:
+    widths = tuple(int(w) for w in o["widths"].split("-"))
+    net = make_speedrun_net(widths)
+    if o["hidden"]:
+        net.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[2] * 7 * 7, o["hidden"]), nn.ReLU(inplace=True),
+                                 nn.Linear(o["hidden"], 10))
+    if o["frozen_stem"]:
+        net.stem[0].weight.requires_grad_(False)
+    return net.to(memory_format=torch.channels_last)
+
+
+def shifted(x, dy: int, dx: int):
+    """x moved by (dy, dx) pixels, the border filled with zeros."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (1, 1, 1, 1))[:, :, 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+
+
+def accuracy(model, batches, mirror: bool, shifts: bool = False) -> float:
+    model.eval()
+    correct = 0
+    moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)] if shifts else [(0, 0)]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for x, y in batches:
+            views = [x, x.flip(-1)] if mirror else [x]
+            logits = sum(model(shifted(v, dy, dx)).float() for v in views for dy, dx in moves)
+            correct += (logits.argmax(1) == y).sum().item()
+    model.train()
+    return correct / batches.n
+
+
+def main():
+    o = options(sys.argv[1:])
+    torch.set_num_threads(o["threads"])
+    data = load_dataset("fashion-mnist")
+    train = Batches(data.train, o["batch"], shuffle=True, seed=o["seed"], mean=data.mean, std=data.std,
+                    channels_last=True)
+    test = Batches(data.test, 1000, mean=data.mean, std=data.std, channels_last=True)
+    torch.manual_seed(o["seed"])
+    net = build(o)
+    trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for n, p in trained if o["decay_norm"] or p.ndim > 1], "weight_decay": o["decay"]},
+              {"params": [p for n, p in trained if not (o["decay_norm"] or p.ndim > 1)], "weight_decay": 0.0}]
+    optimizer = torch.optim.SGD(groups, lr=o["lr"], momentum=0.9, nesterov=True)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=o["lr"], total_steps=o["epochs"] * len(train),
+                                                   pct_start=o["warmup"], final_div_factor=o["final_div"])
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(o["ema"]), use_buffers=True) if o["ema"] else None
+    accs, seconds = [], 0.0
+    for epoch in range(1, o["epochs"] + 1):
+        train.set_epoch(epoch)
+        start = time.perf_counter()
+        for x, y in train:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = F.cross_entropy(net(augment(x, "flip")), y, label_smoothing=o["smoothing"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if ema is not None:
+                ema.update_parameters(net)
+        seconds += time.perf_counter() - start
+        last = epoch == o["epochs"]
+        accs.append(accuracy(net, test, mirror=last, shifts=last and bool(o["shift_tta"])))
+        print(f"epoch {epoch}: test accuracy {accs[-1]:.4f}", flush=True)
+    changed = {k: v for k, v in o.items() if v != DEFAULTS[k]}
+    extra = f", EMA of the weights {accuracy(ema.module, test, mirror=True):.4f}" if ema is not None else ""
+    print(f"{changed or 'the recipe'}: test accuracy {accs[-1]:.4f}{extra}; training {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
