@@ -32,6 +32,10 @@ OPTIONS = dict(dataset="synthetic", epochs=EPOCHS, train_limit=5952, test_limit=
 ARGS = ["basic-cnn", *[f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()]]
 STOP_WITHIN = 60  # seconds for a survivor to stop (measured: 2-4 s after a SIGKILL, PEER_TIMEOUT + 2 s after a freeze)
 PEER_TIMEOUT = 5  # CNNLAB_PEER_TIMEOUT for the frozen-node tests
+# torchrun's agents share one store across rendezvous rounds by default, and a restarted round then reads the
+# dead round's keys (gloo addresses: a connection refused, or a wait that never ends); docs/distributed.md gives
+# every elastic torchrun line this setting, which makes each round's processes a fresh store.
+ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 
 
 def free_port() -> int:
@@ -234,7 +238,7 @@ def test_elastic_torchrun_restarts_a_killed_process_and_the_job_continues_its_ru
     # torchrun restarts it, the other node's process stops on the lost peer and its torchrun restarts it too,
     # and the restarted job, finding its own run in --out, continues it from the last checkpoint.
     run = tmp_path / "run"
-    job = Job(tmp_path, "elastic", [*ARGS, "--out", run], launcher=["--max-restarts", "3"])
+    job = Job(tmp_path, "elastic", [*ARGS, "--out", run], env=ELASTIC_ENV, launcher=["--max-restarts", "3"])
     job.rank0_node()
     wait_for_epoch_2(job, run)
     workers = descendants(job.nodes[1].pid)[1:]
@@ -244,7 +248,19 @@ def test_elastic_torchrun_restarts_a_killed_process_and_the_job_continues_its_ru
     codes = job.wait()
     assert codes == [0, 0], job.err(0)[-3000:] + job.err(1)[-3000:]
     assert sum(job.err(n).count("cnnlab: error:") for n in range(2)) == 1  # the survivor's, before its restart
+    assert not any("TORCH_DISABLE_SHARE_RDZV_TCP_STORE" in job.err(n) for n in range(2))  # no note: it is set
     assert_equal_runs(run, two_nodes)
+
+
+@pytest.mark.parametrize("agent_store, restarts, told", [("True", "3", True), ("False", "3", False),
+                                                         ("True", "0", False)])
+def test_a_restartable_job_on_the_shared_store_is_told_the_setting_that_avoids_a_hang(monkeypatch, agent_store,
+                                                                                        restarts, told):
+    from cnnlab.distributed import elastic_store_shared
+
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", agent_store)
+    monkeypatch.setenv("TORCHELASTIC_MAX_RESTARTS", restarts)
+    assert elastic_store_shared() is told
 
 
 # Run under torchrun: `cnnlab train`, with rank 1's network returning NaN on its 25th training forward (a

@@ -100,6 +100,10 @@ def join(batch_size: int, device: str, sync_bn: bool) -> Dist:
     import torch.distributed as dist
 
     limit = peer_timeout()
+    if env.main and elastic_store_shared():
+        print("note: torchrun --max-restarts with its shared store: a restarted job can read the failed one's keys "
+              "and hang; launch every torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 (docs/distributed.md)",
+              file=sys.stderr)
     if not dist.is_initialized():  # a caller that set up its own group keeps it (and tears it down)
         if use_cuda:
             torch.cuda.set_device(env.local_rank)
@@ -110,6 +114,15 @@ def join(batch_size: int, device: str, sync_bn: bool) -> Dist:
         _watchdog = Watchdog(env, limit, torch.device("cuda", env.local_rank) if use_cuda else "cpu")
         _watchdog.start()
     return env
+
+
+def elastic_store_shared() -> bool:
+    """Whether torchrun restarts this job (--max-restarts) and gives its processes the agents' store, which
+    PyTorch keeps, keys and all, from one rendezvous round to the next: a restarted round then finds the failed
+    round's process-group keys (gloo addresses of processes that are gone) and can wait on them forever, seen on
+    loopback with PyTorch 2.13. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun makes a fresh store each round."""
+    return (os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+            and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) > 0)
 
 
 def leave() -> None:
