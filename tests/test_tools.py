@@ -81,13 +81,15 @@ def test_train_with_lr_find_trains_at_the_suggested_rate(tmp_path, capsys):
 
 
 def test_lr_find_tunes_your_own_network_as_its_run_would_train_it(tmp_path, capsys):
-    class Small(nn.Module):  # the user's own network, not a registered one
+    class Small(nn.Module):  # the user's own network, not a registered one; returns (logits, features)
         def __init__(self):
             super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
+            self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten())
+            self.fc = nn.Linear(4 * 26 * 26, 10)
 
         def forward(self, x):
-            return self.body(x)
+            features = self.body(x)
+            return self.fc(features), features
 
     options = dict(dataset="synthetic", train_limit=512, test_limit=128, threads=1, precision="fp32", epochs=1)
     from cnnlab.network import UserNetwork

@@ -127,20 +127,13 @@ def find_lr_for(config, *, network=None, start: float = START, end: float = END,
     """The range test for a training configuration (TrainConfig, any --lr) and the user's own `network` if given
     (cnnlab.network.UserNetwork): the data, model, initial weights, optimizer and augmentation `cnnlab train`
     would use (cnnlab.trainer.setup), on the training set. No run directory."""
-    import torch
-    import torch.nn.functional as F
-
-    from .trainer import augment, make_optimizer, setup
+    from .trainer import forward_loss, make_optimizer, setup
 
     run = setup(dataclasses.replace(config, lr=start), network, progress=progress)
-    config, device, dtype = run.config, run.device, run.dtype
-    optimizer = make_optimizer(config, run.net.parameters())
+    optimizer = make_optimizer(run.config, run.net.parameters())
 
     def step(model, x, y):
-        if config.augment != "none":
-            x = augment(x, config.augment)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            return F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing).float()
+        return forward_loss(model, x, y, run.config, run.device.type, run.dtype)[1].float()
 
     finding = range_test(run.net, run.train_batches, optimizer, start=start, end=end, steps=steps, step_fn=step,
                          progress=progress)

@@ -95,6 +95,18 @@ def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
     return padded[:, :, dy:dy + h, dx:dx + w]
 
 
+def forward_loss(model, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, device_type: str,
+                 dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training forward, as every step takes it (the trainer's and the LR range test's): augment the batch,
+    then logits (the first tensor of what the forward returns) and the label-smoothed cross-entropy under
+    autocast `dtype` (None: float32)."""
+    x = augment(x, config.augment)
+    with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        logits = first_tensor(model(x))
+        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+    return logits, loss
+
+
 def normalization(config: TrainConfig, data) -> tuple:
     """(mean, std): one value each, or one per channel for the data set's own (from its training set)."""
     if config.normalize == "none":
@@ -156,9 +168,6 @@ class Run:
     epoch: int = 1  # the epoch in progress
     step: int = 0  # steps done in it
     sums: EpochSums = field(default_factory=EpochSums)
-
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
     def settings(self) -> dict:
         """The settings as they ran: the config with the resolved run directory and thread count."""
@@ -386,10 +395,7 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     for _ in range(run.step):  # resuming mid-epoch: replay the order, skip what was done
         next(batches)
     for x, y in batches:
-        x = augment(x, cfg.augment)
-        with run.autocast():
-            logits = first_tensor(model(x))
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        logits, loss = forward_loss(model, x, y, cfg, run.device.type, run.dtype)
         optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(optimizer)
