@@ -12,8 +12,12 @@ widths (16-32-64), hidden (0: the recipe's single linear layer), ema (0: none; e
 warmup (0.25 of the steps), final_div (1e4: the last rate is peak / 25 / final_div), decay_norm (1: weight
 decay on batch-norm weights and biases too; 0: on conv and linear weights only), frozen_stem (0; 1: the first
 conv keeps its initial random weights), shift_tta (0; 1: the final evaluation also averages the mirrored and
-plain images shifted by one pixel up, down, left and right: 10 views). Prints the final test accuracy (and the EMA's), the training
+plain images shifted by one pixel up, down, left and right: 10 views), stem (pool: the recipe's 3x3 conv and
+2x2 max-pool at 28x28; stride2: a stride-2 3x3 conv; unshuffle: pixel-unshuffle to 4 channels at 14x14, then
+the 3x3 conv), focus (1.0; f < 1: from epoch focus_from (3) on, train each epoch on the fraction f of the
+images with the highest loss when last seen). Prints the final test accuracy (and the EMA's), the training
 seconds and every epoch's accuracy."""
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,7 +33,7 @@ from cnnlab.models.speedrun import make_speedrun_net  # noqa: E402
 from cnnlab.trainer import augment  # noqa: E402
 
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
-                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, threads=2)
+                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0, focus_from=3, threads=2)
 
 
 def options(argv) -> dict:
@@ -46,6 +50,13 @@ def build(o) -> nn.Module:
     if o["hidden"]:
         net.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[2] * 7 * 7, o["hidden"]), nn.ReLU(inplace=True),
                                  nn.Linear(o["hidden"], 10))
+    if o["stem"] == "stride2":  # a stride-2 3x3 conv instead of conv + 2x2 max-pool at 28x28
+        net.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, stride=2, padding=1, bias=False), *net.stem[2:])
+    elif o["stem"] == "unshuffle":  # each 2x2 block of pixels as 4 channels, then the 3x3 conv at 14x14
+        net.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4, widths[0], 3, padding=1, bias=False),
+                                 *net.stem[2:])
+    elif o["stem"] != "pool":
+        sys.exit(f"speedrun_variants.py: stem must be pool, stride2 or unshuffle, got '{o['stem']}'")
     if o["frozen_stem"]:
         net.stem[0].weight.requires_grad_(False)
     return net.to(memory_format=torch.channels_last)
@@ -70,6 +81,22 @@ def accuracy(model, batches, mirror: bool, shifts: bool = False) -> float:
     return correct / batches.n
 
 
+def kept(n: int, o, epoch: int) -> int:
+    """Images trained on in `epoch`: all of them, or from epoch focus_from on the `focus` fraction with the
+    highest loss when last seen."""
+    return n if epoch < o["focus_from"] else max(1, round(o["focus"] * n))
+
+
+def epoch_batches(train: Batches, losses, o, epoch: int):
+    """The epoch's batches as index tensors into the training set, in the epoch's seeded order."""
+    order = train.order()
+    count = kept(train.n, o, epoch)
+    if count < train.n:
+        hardest = losses.topk(count).indices
+        order = hardest[torch.randperm(count, generator=torch.Generator().manual_seed(o["seed"] * 7 + epoch))]
+    return order.split(train.batch_size)
+
+
 def main():
     o = options(sys.argv[1:])
     torch.set_num_threads(o["threads"])
@@ -83,16 +110,22 @@ def main():
     groups = [{"params": [p for n, p in trained if o["decay_norm"] or p.ndim > 1], "weight_decay": o["decay"]},
               {"params": [p for n, p in trained if not (o["decay_norm"] or p.ndim > 1)], "weight_decay": 0.0}]
     optimizer = torch.optim.SGD(groups, lr=o["lr"], momentum=0.9, nesterov=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=o["lr"], total_steps=o["epochs"] * len(train),
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=o["lr"], total_steps=sum(
+        math.ceil(kept(train.n, o, e) / o["batch"]) for e in range(1, o["epochs"] + 1)),
                                                    pct_start=o["warmup"], final_div_factor=o["final_div"])
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(o["ema"]), use_buffers=True) if o["ema"] else None
     accs, seconds = [], 0.0
+    losses = torch.zeros(train.n)  # each training image's loss when last seen (focus)
     for epoch in range(1, o["epochs"] + 1):
         train.set_epoch(epoch)
         start = time.perf_counter()
-        for x, y in train:
+        for index in epoch_batches(train, losses, o, epoch):
+            x, y = train.transform(train.images[index]), train.labels[index]
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = F.cross_entropy(net(augment(x, "flip")), y, label_smoothing=o["smoothing"])
+                per_image = F.cross_entropy(net(augment(x, "flip")), y, label_smoothing=o["smoothing"],
+                                            reduction="none")
+                loss = per_image.mean()
+            losses[index] = per_image.detach().float()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -181,3 +181,20 @@ def test_sync_bn_converts_batch_norm_and_ranks_share_its_statistics(tmp_path):
     rank0, rank1 = rank_dump(tmp_path, 0, 0), rank_dump(tmp_path, 0, 1)
     assert "SyncBatchNorm" in rank0["modules"] and "BatchNorm2d" not in rank0["modules"]
     assert max_difference(rank0["state"], rank1["state"]) == 0
+
+
+def test_hard_example_mining_across_processes_chooses_as_one_process_does(tmp_path):
+    """Each process records the losses of its share; at the epoch's end they come together, so both choose the
+    same hardest images as one process would (basic-cnn has no batch norm: same losses, same choice)."""
+    options = dict(model="basic-cnn", epochs=3, hard_fraction=0.5, hard_from=2, **SMALL)
+    (tmp_path / "dump").mkdir()
+    (tmp_path / "ranks.py").write_text(RANK_SCRIPT)
+    job = torchrun(str(tmp_path / "ranks.py"), json.dumps([dict(out=str(tmp_path / "two"), **options)]),
+                   str(tmp_path / "dump"))
+    assert job.returncode == 0, job.stderr[-3000:]
+    cnnlab.train(out=str(tmp_path / "one"), progress=False, **options)
+    two, one = load_checkpoint(tmp_path / "two" / "last.pt"), load_checkpoint(tmp_path / "one" / "last.pt")
+    assert (two["hard_examples"]["last"] - one["hard_examples"]["last"]).abs().max() < 1e-4
+    assert max_difference(two["model"], one["model"]) < 1e-5
+    for d, s in zip(deterministic_columns(tmp_path / "two"), deterministic_columns(tmp_path / "one"), strict=True):
+        assert all(abs(d[k] - s[k]) < 1e-5 for k in d)

@@ -59,6 +59,10 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "cross-entropy label smoothing")
     tta: bool = _opt(False, "test-time augmentation in the final evaluation: average the logits of each image "
                      "and its mirror (use with --augment flip)")
+    hard_fraction: float = _opt(1.0, "from epoch --hard-from on, train each epoch on only this fraction of the "
+                                "training images: those with the highest loss when last seen (hard-example "
+                                "mining; 1: every image, every epoch)")
+    hard_from: int = _opt(3, "the first epoch of --hard-fraction; the epochs before it train on every image")
     seed: int = _opt(0, "seeds weights, shuffling and dropout: same seed, same run")
     device: str = _opt("auto", "auto picks cuda when present", ["auto", "cpu", "cuda"])
     precision: str = _opt("auto", "autocast dtype; auto: bf16 on CPUs/GPUs with bf16 support, else fp16 on CUDA, "
@@ -87,6 +91,11 @@ class TrainConfig:
         for name in ("momentum", "weight_decay"):
             if not 0 <= getattr(self, name) < math.inf:
                 raise ConfigError(f"--{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}")
+        if not 0 < self.hard_fraction <= 1:
+            raise ConfigError(f"--hard-fraction must be in (0, 1], a fraction of the training images, got "
+                              f"{self.hard_fraction}")
+        if self.hard_from < 1:
+            raise ConfigError(f"--hard-from must be a positive integer (an epoch), got {self.hard_from}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.test_split is not None and not 0 < self.test_split < 1:

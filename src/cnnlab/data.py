@@ -687,6 +687,7 @@ class Batches:
         self.device, self.rank, self.world_size = torch.device(device), rank, world_size
         self.channels_last = channels_last
         self.epoch = 0
+        self.subset = None  # see select
         # Keep the uint8 data on the device once (4x smaller than float); batches are cut from it by index.
         self.images = split.images[: self.n].to(self.device)
         self.labels = split.labels[: self.n].to(self.device)
@@ -702,26 +703,45 @@ class Batches:
         """Each epoch's order depends only on (seed, epoch): resuming at epoch k replays the same batches."""
         self.epoch = epoch
 
+    def select(self, indices: torch.Tensor | None) -> None:
+        """From now on iterate over only these images (indices into the split; None: all of them again)."""
+        self.subset = indices
+
+    @property
+    def count(self) -> int:
+        """Images per epoch: all n, or those of `select`."""
+        return self.n if self.subset is None else len(self.subset)
+
+    def steps(self, count: int) -> int:
+        """Batches in an epoch of `count` images."""
+        return count // self.batch_size if self.drop_last else math.ceil(count / self.batch_size)
+
     def __len__(self):
-        return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+        return self.steps(self.count)
 
     def order(self) -> torch.Tensor:
+        images = torch.arange(self.n) if self.subset is None else self.subset.cpu()
         if not self.shuffle:
-            return torch.arange(self.n)
+            return images
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return torch.randperm(self.n, generator=g)
+        shuffled = torch.randperm(self.count, generator=g)
+        return shuffled if self.subset is None else images[shuffled]
 
     def __iter__(self):
-        images, labels = self.images, self.labels
-        if self.shuffle:  # one gather per epoch (a 47 MB uint8 copy for Fashion-MNIST); batches are then slices
-            order = self.order().to(self.device)
+        for _, x, y in self.indexed():
+            yield x, y
+
+    def indexed(self):
+        """Like iterating, with each batch's place in the split first: (index, x, y)."""
+        images, labels, order = self.images, self.labels, self.order().to(self.device)
+        if self.shuffle or self.subset is not None:  # one gather per epoch (47 MB of uint8 for Fashion-MNIST)
             images, labels = images.index_select(0, order), labels.index_select(0, order)
         for i in range(len(self)):
-            batch = slice(i * self.batch_size, min((i + 1) * self.batch_size, self.n))
-            x, y = images[batch], labels[batch]
+            batch = slice(i * self.batch_size, min((i + 1) * self.batch_size, self.count))
+            index, x, y = order[batch], images[batch], labels[batch]
             if self.world_size > 1:  # this rank's share of the global batch (views, no copy)
-                x, y = x.tensor_split(self.world_size)[self.rank], y.tensor_split(self.world_size)[self.rank]
-            yield self.transform(x), y
+                index, x, y = (t.tensor_split(self.world_size)[self.rank] for t in (index, x, y))
+            yield index, self.transform(x), y
 
     def transform(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, H, W) or (B, C, H, W) -> normalised float (B, C, S, S)."""

@@ -35,7 +35,8 @@ CHECKPOINTS = {"best": BEST, "last": LAST}
 # 2 adds `evaluation` (read as FLOAT32_EVALUATION from a schema-1 file).
 SCHEMA = 2
 PAYLOAD_KEYS = ("model", "config", "classes", "normalize", "input_size")  # what rebuilding a model needs
-TRAINING_STATE = ("optimizer", "schedule", "scaler", "epoch", "step", "partial", "rng", "history")
+TRAINING_STATE = ("optimizer", "schedule", "scaler", "epoch", "step", "partial", "rng", "history",
+                  "hard_examples")  # hard_examples: None unless --hard-fraction (cnnlab.hard_examples)
 RESUME_KEYS = ("optimizer", "schedule", "epoch", "step", "partial", "rng", "history")  # what resuming needs
 
 

@@ -26,6 +26,7 @@ from .config import TrainConfig, check_options, resolve
 from .data import Batches, dataset_label, dataset_options, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
 from .evaluate import evaluate
+from .hard_examples import LossMemory
 from .lr_find import find_lr_for
 from .models import create_model, model_info
 from .network import UserNetwork, check_weights_fit, first_tensor, import_reference, is_reference, probe
@@ -68,9 +69,9 @@ def make_optimizer(config: TrainConfig, params):
     return cls(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
 
 
-def make_schedule(config: TrainConfig, optimizer, steps_per_epoch: int):
-    """Every schedule steps once per batch, so a resumed run sees exactly the same rates; "none" keeps the rate."""
-    total = config.epochs * steps_per_epoch
+def make_schedule(config: TrainConfig, optimizer, total: int):
+    """Every schedule steps once per batch (`total` of them in the run), so a resumed run sees exactly the same
+    rates; "none" keeps the rate."""
     if config.schedule == "none":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if config.schedule == "step":  # x0.1 after each third of the run
@@ -96,15 +97,20 @@ def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def forward_loss(model, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, device_type: str,
-                 dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+                 dtype: torch.dtype | None, reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
     """One training forward, as every step takes it (the trainer's and the LR range test's): augment the batch,
     then logits (the first tensor of what the forward returns) and the label-smoothed cross-entropy under
-    autocast `dtype` (None: float32)."""
+    autocast `dtype` (None: float32): the batch's mean, or with reduction="none" each image's."""
     x = augment(x, config.augment)
     with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
         logits = first_tensor(model(x))
-        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing, reduction=reduction)
     return logits, loss
+
+
+def images_in_epoch(config: TrainConfig, n: int, epoch: int) -> int:
+    """How many of the n training images epoch `epoch` trains on (fewer from --hard-from on, see hard_examples)."""
+    return n if config.hard_fraction == 1 or epoch < config.hard_from else max(1, round(config.hard_fraction * n))
 
 
 def normalization(config: TrainConfig, data) -> tuple:
@@ -164,6 +170,7 @@ class Run:
     resumed: bool = False
     history: list = field(default_factory=list)
     network: dict | None = None  # the user's own network (UserNetwork.record()); None: registered config.model
+    hard: LossMemory | None = None  # each image's last loss, with --hard-fraction below 1
     notices: list = field(default_factory=list)  # speed switches the probe turned off, in words
     epoch: int = 1  # the epoch in progress
     step: int = 0  # steps done in it
@@ -189,7 +196,8 @@ class Run:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         training = {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
                     "scaler": self.scaler.state_dict(), "epoch": self.epoch, "step": self.step,
-                    "partial": asdict(self.sums), "rng": rng, "history": self.history}
+                    "partial": asdict(self.sums), "rng": rng, "history": self.history,
+                    "hard_examples": self.hard and self.hard.state_dict()}
         rundir.save(self.run_dir, which, rundir.checkpoint_payload(
             weights=self.net.state_dict(), config=self.settings(), classes=self.classes,
             normalize=(self.train_batches.mean, self.train_batches.std), input_size=self.train_batches.size,
@@ -213,6 +221,8 @@ class Run:
         sums = EpochSums(**payload["partial"])
         self.sums = sums if self.env.main else EpochSums(seconds=sums.seconds, lr=sums.lr)
         self.history = list(payload["history"])
+        if self.hard is not None and payload.get("hard_examples"):
+            self.hard.load_state_dict(payload["hard_examples"], fresh=self.env.main)
         self.resumed = True
 
 
@@ -318,7 +328,8 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
     if config.compile:
         model = torch.compile(model)
     optimizer = make_optimizer(config, net.parameters())
-    schedule = make_schedule(config, optimizer, len(train_batches))
+    schedule = make_schedule(config, optimizer, sum(train_batches.steps(images_in_epoch(config, train_batches.n, e))
+                                                    for e in range(1, config.epochs + 1)))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     name = config.model if network is None else network.label.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
@@ -333,7 +344,8 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
             rundir.clear(run_dir)
         rundir.prepare(run_dir)
     run = Run(config, run_dir, threads, env, device, dtype, model, net, optimizer, schedule, scaler, train_batches,
-              test_batches, data.classes, data.source, network=network and network.record(), notices=notices)
+              test_batches, data.classes, data.source, network=network and network.record(), notices=notices,
+              hard=LossMemory(train_batches.n, device) if config.hard_fraction < 1 else None)
     if payload is not None:
         run.restore(payload)
     return run
@@ -379,8 +391,11 @@ def last_good(run: Run) -> str:
 # ---------------------------------------------------------------- one epoch
 def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     """One pass over the training data from step `run.step`; returns False if a signal asked to stop."""
-    cfg, model, optimizer = run.config, run.model, run.optimizer
+    cfg, model, optimizer, hard = run.config, run.model, run.optimizer, run.hard
     run.train_batches.set_epoch(run.epoch)
+    if hard is not None:
+        count = images_in_epoch(cfg, run.train_batches.n, run.epoch)
+        run.train_batches.select(hard.hardest(count) if count < run.train_batches.n else None)
     steps = len(run.train_batches)
     model.train()
     if run.step == 0:
@@ -391,11 +406,14 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     count, seconds = run.sums.count, run.sums.seconds
     reporter.epoch_start(run.epoch, steps, run.step)
     start = time.perf_counter()
-    batches = iter(run.train_batches)
+    batches = run.train_batches.indexed()
     for _ in range(run.step):  # resuming mid-epoch: replay the order, skip what was done
         next(batches)
-    for x, y in batches:
-        logits, loss = forward_loss(model, x, y, cfg, run.device.type, run.dtype)
+    for index, x, y in batches:
+        logits, loss = forward_loss(model, x, y, cfg, run.device.type, run.dtype, "none" if hard else "mean")
+        if hard is not None:
+            hard.record(index, loss)
+            loss = loss.mean()
         optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(optimizer)
@@ -422,6 +440,8 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
 def finish_epoch(run: Run) -> dict:
     """Evaluate the finished epoch and write it: best.pt (if it is the best yet), last.pt, metrics.csv."""
     sums = run.sums.total(run.env, run.device)
+    if run.hard is not None:
+        run.hard.end_epoch(partial(distributed.all_sum, env=run.env) if run.env.world_size > 1 else None)
     distributed.broadcast_buffers(run.net, run.env)
     score = evaluate(run.model, run.test_batches, run.evaluation(run.epoch),
                      all_sum=partial(distributed.all_sum, env=run.env))
@@ -471,6 +491,8 @@ def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
     while run.epoch <= run.config.epochs and not distributed.agree_to_stop(stop, run.env, run.device):
         if not train_epoch(run, stop, reporter):
             run.sums = run.sums.total(run.env, run.device)  # rank 0's checkpoint holds every rank's sums
+            if run.hard is not None:  # and every rank's losses of the epoch so far
+                run.hard.gather(partial(distributed.all_sum, env=run.env) if run.env.world_size > 1 else None)
             run.save("last")
             break
         row = finish_epoch(run)
