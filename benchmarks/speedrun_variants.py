@@ -6,6 +6,7 @@ recipe" lists what each bought.
     python benchmarks/speedrun_variants.py                      # the recipe itself, 5 epochs, seed 0
     python benchmarks/speedrun_variants.py hidden=128 seed=1    # a 128-unit hidden layer in the head
     python benchmarks/speedrun_variants.py ema=0.99             # also evaluate an EMA of the weights
+    python benchmarks/speedrun_variants.py epochs=8 focus=0.4   # hard-example mining, as the recipe has it
 
 Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4),
 widths (16-32-64), hidden (0: the recipe's single linear layer), ema (0: none; else the per-step decay),

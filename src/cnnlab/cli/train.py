@@ -36,7 +36,8 @@ def add_config_flags(p, skip) -> None:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             p.add_argument(flag, type=kind, choices=f.metadata.get("choices"), default=None, help=help_text,
-                           metavar=None if f.metadata.get("choices") else f.name.split("_")[-1].upper())
+                           metavar=None if f.metadata.get("choices") else
+                           f.metadata.get("metavar") or f.name.split("_")[-1].upper())
 
 
 def register(commands):
