@@ -16,7 +16,8 @@ conv keeps its initial random weights), shift_tta (0; 1: the final evaluation al
 plain images shifted by one pixel up, down, left and right: 10 views), stem (pool: the recipe's 3x3 conv and
 2x2 max-pool at 28x28; stride2: a stride-2 3x3 conv; unshuffle: pixel-unshuffle to 4 channels at 14x14, then
 the 3x3 conv), focus (1.0; f < 1: from epoch focus_from (3) on, train each epoch on the fraction f of the
-images with the highest loss when last seen). Prints the final test accuracy (and the EMA's), the training
+images with the highest loss when last seen), shift (0; N: in training, move each image by its own random
+offset of up to N pixels each way). Prints the final test accuracy (and the EMA's), the training
 seconds and every epoch's accuracy."""
 import math
 import sys
@@ -31,10 +32,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E
 
 from cnnlab.data import Batches, load_dataset  # noqa: E402
 from cnnlab.models.speedrun import make_speedrun_net  # noqa: E402
-from cnnlab.trainer import augment  # noqa: E402
+from cnnlab.trainer import augment, shift_each  # noqa: E402
 
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
-                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0, focus_from=3, threads=2)
+                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0, focus_from=3, shift=0, threads=2)
 
 
 def options(argv) -> dict:
@@ -47,10 +48,7 @@ def options(argv) -> dict:
 
 def build(o) -> nn.Module:
     widths = tuple(int(w) for w in o["widths"].split("-"))
-    net = make_speedrun_net(widths)
-    if o["hidden"]:
-        net.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[2] * 7 * 7, o["hidden"]), nn.ReLU(inplace=True),
-                                 nn.Linear(o["hidden"], 10))
+    net = make_speedrun_net(widths, hidden=o["hidden"])
     if o["stem"] == "stride2":  # a stride-2 3x3 conv instead of conv + 2x2 max-pool at 28x28
         net.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, stride=2, padding=1, bias=False), *net.stem[2:])
     elif o["stem"] == "unshuffle":  # each 2x2 block of pixels as 4 channels, then the 3x3 conv at 14x14
@@ -123,7 +121,9 @@ def main():
         for index in epoch_batches(train, losses, o, epoch):
             x, y = train.transform(train.images[index]), train.labels[index]
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                per_image = F.cross_entropy(net(augment(x, "flip")), y, label_smoothing=o["smoothing"],
+                x = augment(x, "flip")
+                x = shift_each(x, o["shift"]) if o["shift"] else x
+                per_image = F.cross_entropy(net(x), y, label_smoothing=o["smoothing"],
                                             reduction="none")
                 loss = per_image.mean()
             losses[index] = per_image.detach().float()

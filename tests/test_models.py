@@ -194,6 +194,8 @@ HAND_COUNTS = {
     # bias-free 3x3 convs, each followed by BN; the head sees the whole 64-channel 7x7 map
     "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
                      + linear(64 * 7 * 7, 10)),
+    "speedrun94-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
+                       + linear(64 * 7 * 7, 128) + linear(128, 10)),
 }
 
 

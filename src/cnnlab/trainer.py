@@ -81,9 +81,23 @@ def make_schedule(config: TrainConfig, optimizer, total: int):
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
 
 
+def shift_each(x: torch.Tensor, most: int) -> torch.Tensor:
+    """Each image moved by its own random offset of up to `most` pixels each way, the uncovered border filled
+    with the background (the batch's lowest value: a black pixel once normalised)."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (most, most, most, most), value=x.min().item())
+    dy, dx = torch.randint(0, 2 * most + 1, (2, n, 1, 1, 1), device=x.device)
+    rows = (dy + torch.arange(h, device=x.device).view(1, 1, h, 1)).expand(n, c, h, w + 2 * most)
+    cols = (dx + torch.arange(w, device=x.device).view(1, 1, 1, w)).expand(n, c, h, w)
+    moved = padded.gather(2, rows).gather(3, cols)
+    return moved.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
+        memory_format=torch.channels_last) else moved
+
+
 def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-batch random horizontal flip of half the images; for crop-flip also a random translation by up to
-    2 pixels (a crop from a 2-pixel zero pad); "none" leaves the batch alone."""
+    """A random horizontal flip of each image with probability 1/2; shift-flip also moves each image by its
+    own random offset of up to 1 pixel; crop-flip moves the whole batch by one random offset of up to 2 pixels
+    (a crop from a 2-pixel zero pad); "none" leaves the batch alone."""
     if kind == "none":
         return x
     n, _, h, w = x.shape
@@ -91,6 +105,8 @@ def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
     x = torch.where(flip, x.flip(-1), x)
     if kind == "flip":
         return x
+    if kind == "shift-flip":
+        return shift_each(x, 1)
     padded = F.pad(x, (2, 2, 2, 2))
     dy, dx = torch.randint(0, 5, (2,)).tolist()  # one shift per batch keeps this a single slice
     return padded[:, :, dy:dy + h, dx:dx + w]

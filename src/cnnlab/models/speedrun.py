@@ -25,16 +25,19 @@ def conv_bn(in_channels, out_channels, pool=False):
     return nn.Sequential(*layers, nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
-def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
-    """The speedrun-net shape with stage widths `widths`."""
+def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1, hidden=0):
+    """The speedrun-net shape with stage widths `widths`; `hidden` > 0 puts a hidden layer of that many ReLU
+    units between the 7x7 map and the output."""
     w0, w1, w2 = widths
+    head = [nn.Linear(w2 * 7 * 7, num_classes)] if not hidden else [
+        nn.Linear(w2 * 7 * 7, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)]
     return nn.Sequential(OrderedDict(
         stem=conv_bn(in_channels, w0, pool=True),  # (N, w0, 14, 14)
         stages=nn.Sequential(
             conv_bn(w0, w1, pool=True),  # (N, w1, 7, 7)
             conv_bn(w1, w2), conv_bn(w2, w2),  # (N, w2, 7, 7)
         ),
-        head=nn.Sequential(nn.Flatten(), nn.Linear(w2 * 7 * 7, num_classes)),  # (N, classes)
+        head=nn.Sequential(nn.Flatten(), *head),  # (N, classes)
     ))
 
 
@@ -42,3 +45,9 @@ def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1):
                 source="cnnlab", input_size=28, family="batchnorm")
 def speedrun_net(num_classes=10, in_channels=1):
     return make_speedrun_net((16, 32, 64), num_classes, in_channels)
+
+
+@register_model("speedrun94-net", description="speedrun-net with a 128-unit hidden layer in its head, for the "
+                "speedrun94 recipe", source="cnnlab", input_size=28, family="batchnorm")
+def speedrun94_net(num_classes=10, in_channels=1):
+    return make_speedrun_net((16, 32, 64), num_classes, in_channels, hidden=128)
