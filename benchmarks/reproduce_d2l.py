@@ -287,7 +287,13 @@ def main(argv=None):
     if not args.table_only:
         args.root.mkdir(parents=True, exist_ok=True)
         for recipe in recipes:
-            run_row(recipe, args.root / recipe, epochs.get(recipe, RECIPES[recipe].settings["epochs"]), args)
+            try:
+                run_row(recipe, args.root / recipe, epochs.get(recipe, RECIPES[recipe].settings["epochs"]), args)
+            except KeyboardInterrupt:  # run_row has let cnnlab save its checkpoint and recorded the row
+                write_table()
+                print(f"reproduce_d2l.py: interrupted during {recipe}; the same command continues from its "
+                      "checkpoint", file=sys.stderr)
+                sys.exit(130)
             write_table()  # after every row, so the table on disk follows the reproduction
     print(write_table(), end="")
 

@@ -70,3 +70,24 @@ def test_a_second_invocation_continues_the_run(tmp_path):
     assert [row["epoch"] for row in csv.DictReader(open(tmp_path / "d2l-lenet" / "metrics.csv"))] == ["1", "2"]
     assert "d2l-lenet: 2 epochs done" in reproduce(2)  # nothing left to do
     assert "partial: 2/10 epochs" in (tmp_path / "table.md").read_text()
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST not installed")
+def test_sigterm_saves_the_row_and_says_the_same_command_continues(tmp_path):
+    import signal
+    import time
+
+    job = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "reproduce_d2l.py"), "--root", str(tmp_path),
+                            "--table", str(tmp_path / "table.md"), "--recipes", "d2l-lenet", "--train-limit", "512"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "d2l-lenet" / "metrics.csv").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    out, err = job.communicate(timeout=120)
+    if job.returncode == 0:
+        pytest.skip("the row finished before the signal arrived")
+    assert job.returncode == 130, err
+    assert "interrupted during d2l-lenet; the same command continues" in err and "Traceback" not in err
+    assert json.loads((tmp_path / "d2l-lenet" / "reproduce.json").read_text())["outcome"] == "interrupted"
+    assert "LeNet" in (tmp_path / "table.md").read_text()
