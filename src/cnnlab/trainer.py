@@ -410,8 +410,8 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     cfg, model, optimizer, hard = run.config, run.model, run.optimizer, run.hard
     run.train_batches.set_epoch(run.epoch)
     if hard is not None:
-        count = images_in_epoch(cfg, run.train_batches.n, run.epoch)
-        run.train_batches.select(hard.hardest(count) if count < run.train_batches.n else None)
+        chosen = images_in_epoch(cfg, run.train_batches.n, run.epoch)
+        run.train_batches.select(hard.hardest(chosen) if chosen < run.train_batches.n else None)
     steps = len(run.train_batches)
     model.train()
     if run.step == 0:
