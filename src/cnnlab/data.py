@@ -720,12 +720,13 @@ class Batches:
         return self.steps(self.count)
 
     def order(self) -> torch.Tensor:
-        images = torch.arange(self.n) if self.subset is None else self.subset.cpu()
+        """The epoch's images (indices into the split), in the epoch's seeded order when shuffling."""
+        pool = torch.arange(self.n) if self.subset is None else self.subset.cpu()
         if not self.shuffle:
-            return images
+            return pool
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         shuffled = torch.randperm(self.count, generator=g)
-        return shuffled if self.subset is None else images[shuffled]
+        return shuffled if self.subset is None else pool[shuffled]
 
     def __iter__(self):
         for _, x, y in self.indexed():

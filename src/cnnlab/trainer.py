@@ -457,7 +457,7 @@ def finish_epoch(run: Run) -> dict:
     """Evaluate the finished epoch and write it: best.pt (if it is the best yet), last.pt, metrics.csv."""
     sums = run.sums.total(run.env, run.device)
     if run.hard is not None:
-        run.hard.end_epoch(partial(distributed.all_sum, env=run.env) if run.env.world_size > 1 else None)
+        run.hard.end_epoch(all_sum=partial(distributed.all_sum, env=run.env))
     distributed.broadcast_buffers(run.net, run.env)
     score = evaluate(run.model, run.test_batches, run.evaluation(run.epoch),
                      all_sum=partial(distributed.all_sum, env=run.env))
@@ -508,7 +508,7 @@ def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
         if not train_epoch(run, stop, reporter):
             run.sums = run.sums.total(run.env, run.device)  # rank 0's checkpoint holds every rank's sums
             if run.hard is not None:  # and every rank's losses of the epoch so far
-                run.hard.gather(partial(distributed.all_sum, env=run.env) if run.env.world_size > 1 else None)
+                run.hard.gather(all_sum=partial(distributed.all_sum, env=run.env))
             run.save("last")
             break
         row = finish_epoch(run)
