@@ -276,9 +276,15 @@ def test_explain_and_outsize_endpoints(served):
     assert status == 400 and "larger than the padded input" in payload["error"]
 
 
-def test_cli_explore_prints_the_url_and_stops_cleanly_on_ctrl_c(good_run):
+def _ignore_sigint():  # as a script's background job starts: SIGINT ignored
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig, start", [(signal.SIGINT, None), (signal.SIGINT, _ignore_sigint),
+                                        (signal.SIGTERM, None)], ids=["sigint", "sigint-ignored-at-start", "sigterm"])
+def test_cli_explore_prints_the_url_and_stops_cleanly_on_ctrl_c(good_run, sig, start):
     process = subprocess.Popen([sys.executable, "-m", "cnnlab", "explore", str(good_run), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=start)
     try:
         url = None
         for _ in range(50):
@@ -289,7 +295,7 @@ def test_cli_explore_prints_the_url_and_stops_cleanly_on_ctrl_c(good_run):
         assert url, "no URL printed"
         with urllib.request.urlopen(url + "api/sources", timeout=20) as response:
             assert json.loads(response.read())["sources"]
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sig)
         out, err = process.communicate(timeout=20)
         assert process.returncode == 0 and "stopped" in out and "Traceback" not in err
     finally:

@@ -3,6 +3,7 @@ and a small JSON API over engine.py; live training as server-sent events. Nothin
 the static folder can be reached: the page names networks by id and static files by a fixed list."""
 import base64
 import json
+import signal
 import sys
 import threading
 import time
@@ -381,10 +382,16 @@ def make_server(sources: list[Source], host: str = "127.0.0.1", port: int = 8000
     return server
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve(sources: list[Source], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until Ctrl-C, printing the URL."""
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, printing the URL. Both are handled here, as `cnnlab train` does:
+    a server started in the background by a script inherits SIGINT ignored, and `kill` sends SIGTERM."""
     server = make_server(sources, host, port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"cnnlab explore: serving {len(sources)} network(s) at http://{shown}:{server.server_address[1]}/ "
           "(Ctrl-C stops)", flush=True)
     try:
@@ -392,5 +399,7 @@ def serve(sources: list[Source], host: str = "127.0.0.1", port: int = 8000) -> N
     except KeyboardInterrupt:
         print("\ncnnlab explore: stopped", flush=True)
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         server.explorer.stop.set()
         server.server_close()
