@@ -15,10 +15,12 @@ decay on batch-norm weights and biases too; 0: on conv and linear weights only),
 conv keeps its initial random weights), shift_tta (0; 1: the final evaluation also averages the mirrored and
 plain images shifted by one pixel up, down, left and right: 10 views), stem (pool: the recipe's 3x3 conv and
 2x2 max-pool at 28x28; stride2: a stride-2 3x3 conv; unshuffle: pixel-unshuffle to 4 channels at 14x14, then
-the 3x3 conv), focus (1.0; f < 1: from epoch focus_from (3) on, train each epoch on the fraction f of the
-images with the highest loss when last seen), shift (0; N: in training, move each image by its own random
-offset of up to N pixels each way). Prints the final test accuracy (and the EMA's), the training
-seconds and every epoch's accuracy."""
+the 3x3 conv; whiten: speedrun94-net's frozen whitening conv), focus (1.0; f < 1: from epoch focus_from (3)
+on, train each epoch on the fraction f of the images with the highest loss when last seen), shift (0; N: in
+training, move each image by its own random offset of up to N pixels each way), recal (0; N: before the final
+evaluation, recompute the batch-norm statistics over N training images, augmented as in training), full_last
+(0; N: the last N epochs train on all the images again). Prints the final test accuracy (and the EMA's), the
+training seconds and every epoch's accuracy."""
 import math
 import sys
 import time
@@ -32,10 +34,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E
 
 from cnnlab.data import Batches, load_dataset  # noqa: E402
 from cnnlab.models.speedrun import make_speedrun_net  # noqa: E402
-from cnnlab.trainer import augment, shift_each  # noqa: E402
+from cnnlab.trainer import augment, fit_to_data, shift_each  # noqa: E402
 
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
-                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0, focus_from=3, shift=0, threads=2)
+                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0, focus_from=3, shift=0, threads=2,
+                recal=0, full_last=0)
 
 
 def options(argv) -> dict:
@@ -48,14 +51,14 @@ def options(argv) -> dict:
 
 def build(o) -> nn.Module:
     widths = tuple(int(w) for w in o["widths"].split("-"))
-    net = make_speedrun_net(widths, hidden=o["hidden"])
+    net = make_speedrun_net(widths, hidden=o["hidden"], whiten=o["stem"] == "whiten")
     if o["stem"] == "stride2":  # a stride-2 3x3 conv instead of conv + 2x2 max-pool at 28x28
         net.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, stride=2, padding=1, bias=False), *net.stem[2:])
     elif o["stem"] == "unshuffle":  # each 2x2 block of pixels as 4 channels, then the 3x3 conv at 14x14
         net.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4, widths[0], 3, padding=1, bias=False),
                                  *net.stem[2:])
-    elif o["stem"] != "pool":
-        sys.exit(f"speedrun_variants.py: stem must be pool, stride2 or unshuffle, got '{o['stem']}'")
+    elif o["stem"] not in ("pool", "whiten"):
+        sys.exit(f"speedrun_variants.py: stem must be pool, stride2, unshuffle or whiten, got '{o['stem']}'")
     if o["frozen_stem"]:
         net.stem[0].weight.requires_grad_(False)
     return net.to(memory_format=torch.channels_last)
@@ -83,7 +86,9 @@ def accuracy(model, batches, mirror: bool, shifts: bool = False) -> float:
 def kept(n: int, o, epoch: int) -> int:
     """Images trained on in `epoch`: all of them, or from epoch focus_from on the `focus` fraction with the
     highest loss when last seen."""
-    return n if epoch < o["focus_from"] else max(1, round(o["focus"] * n))
+    if epoch < o["focus_from"] or epoch > o["epochs"] - o["full_last"]:
+        return n
+    return max(1, round(o["focus"] * n))
 
 
 def epoch_batches(train: Batches, losses, o, epoch: int):
@@ -96,6 +101,19 @@ def epoch_batches(train: Batches, losses, o, epoch: int):
     return order.split(train.batch_size)
 
 
+def recalibrate(net, train: Batches, o) -> None:
+    """Batch-norm running statistics recomputed (a plain average) over o["recal"] training images."""
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    index = torch.randperm(train.n, generator=torch.Generator().manual_seed(o["seed"]))[:o["recal"]]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for part in index.split(1000):
+            x = augment(train.transform(train.images[part]), "flip")
+            net(shift_each(x, o["shift"]) if o["shift"] else x)
+
+
 def main():
     o = options(sys.argv[1:])
     torch.set_num_threads(o["threads"])
@@ -105,6 +123,7 @@ def main():
     test = Batches(data.test, 1000, mean=data.mean, std=data.std, channels_last=True)
     torch.manual_seed(o["seed"])
     net = build(o)
+    fit_to_data(net, train)  # the whitening stem's filters, as the trainer sets them
     trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     groups = [{"params": [p for n, p in trained if o["decay_norm"] or p.ndim > 1], "weight_decay": o["decay"]},
               {"params": [p for n, p in trained if not (o["decay_norm"] or p.ndim > 1)], "weight_decay": 0.0}]
@@ -135,6 +154,11 @@ def main():
                 ema.update_parameters(net)
         seconds += time.perf_counter() - start
         last = epoch == o["epochs"]
+        if last and o["recal"]:
+            print(f"before recalibration: {accuracy(net, test, mirror=True):.4f}", flush=True)
+            start = time.perf_counter()
+            recalibrate(net, train, o)
+            seconds += time.perf_counter() - start
         accs.append(accuracy(net, test, mirror=last, shifts=last and bool(o["shift_tta"])))
         print(f"epoch {epoch}: test accuracy {accs[-1]:.4f}", flush=True)
     changed = {k: v for k, v in o.items() if v != DEFAULTS[k]}

@@ -2,6 +2,7 @@
 agree with the seeds' printouts and with counts worked out by hand from the architectures."""
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import ConfigError
@@ -194,7 +195,8 @@ HAND_COUNTS = {
     # bias-free 3x3 convs, each followed by BN; the head sees the whole 64-channel 7x7 map
     "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
                      + linear(64 * 7 * 7, 10)),
-    "speedrun94-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
+    # the first conv's 18 whitening filters are a frozen buffer, not parameters
+    "speedrun94-net": (bn(18) + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
                        + linear(64 * 7 * 7, 128) + linear(128, 10)),
 }
 
@@ -247,3 +249,34 @@ def test_bad_options_are_config_errors():
         create_model("lenet", num_classes=0)
     with pytest.raises(ConfigError, match="unknown ops"):
         create_model("lenet", ops="fast")
+
+
+def test_the_whitening_conv_whitens_the_patches_it_was_fitted_to():
+    from cnnlab.models.speedrun import WhiteningConv
+
+    torch.manual_seed(0)
+    images = F.avg_pool2d(torch.randn(64, 1, 30, 30), 3, stride=1) * 3  # neighbouring pixels correlated
+    conv = WhiteningConv(1)
+    conv.fit_to_data(images)
+    positive, negative = conv.weight[:9], conv.weight[9:]
+    assert torch.equal(negative, -positive)
+    out = F.conv2d(images, positive, padding=1)  # (64, 9, 28, 28): each channel one whitened direction
+    assert torch.allclose(torch.cov(out.transpose(0, 1).flatten(1)), torch.eye(9), atol=0.02)
+    assert torch.allclose(conv(images)[:, 9:], -out, atol=1e-5)
+
+
+def test_a_run_fits_the_whitening_conv_to_its_training_images_and_never_changes_it(tmp_path):
+    import cnnlab
+    from cnnlab.config import TrainConfig
+    from cnnlab.models.speedrun import WhiteningConv
+    from cnnlab.trainer import setup
+
+    options = dict(dataset="synthetic", train_limit=256, test_limit=64, threads=1, precision="fp32")
+    cnnlab.train("speedrun94-net", epochs=1, batch_size=64, progress=False, out=str(tmp_path / "run"), **options)
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]["stem.0.weight"]
+    batches = setup(TrainConfig(model="speedrun94-net", **options), progress=False).train_batches
+    fitted = WhiteningConv(1)
+    fitted.fit_to_data(batches.transform(batches.images))  # fewer than 2,000 images: all of them
+    assert torch.allclose(trained, fitted.weight, atol=1e-6)
+    torch.manual_seed(0)
+    assert not torch.allclose(trained, WhiteningConv(1).weight, atol=1e-2)  # not the random initial filters

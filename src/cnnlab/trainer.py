@@ -277,6 +277,17 @@ def probe_user_model(net: nn.Module, network: UserNetwork, config: TrainConfig, 
     return config, result.dtype, result.notices
 
 
+def fit_to_data(net: nn.Module, batches: Batches, count: int = 2000) -> None:
+    """Modules that set themselves from the training images (a `fit_to_data(images)` method, such as
+    speedrun94-net's whitening conv) see the first `count` of them, normalised as training sees them. Every
+    rank sees the same images; a resumed run's checkpoint then replaces what was set here."""
+    fitted = [m for m in net.modules() if hasattr(m, "fit_to_data")]
+    if fitted:
+        images = batches.transform(batches.images[:count]).to(next(net.buffers()).device)
+        for module in fitted:
+            module.fit_to_data(images)
+
+
 class Setup(NamedTuple):
     """What a run and the LR range test (cnnlab.lr_find) both start from, so the test tunes the run it is for."""
 
@@ -324,6 +335,7 @@ def setup(config: TrainConfig, network: UserNetwork | None = None, progress: boo
     train_batches = Batches(data.train, config.batch_size, shuffle=True, seed=config.seed, limit=config.train_limit,
                             drop_last=env.world_size > 1, **per_rank)
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
+    fit_to_data(net, train_batches)
     net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
     return Setup(config, env, device, dtype, threads, data, net, train_batches, test_batches, notices)
 
