@@ -47,7 +47,10 @@ def test_model_trains_at_its_input_size_with_finite_logits_and_gradients(name):
     assert torch.isfinite(logits).all()
     nn.functional.cross_entropy(logits, torch.tensor([3, 7])).backward()
     for pname, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        if p.requires_grad:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        else:  # frozen by design (speedrun94-net's whitening conv): no gradient at all
+            assert p.grad is None, pname
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -195,8 +198,8 @@ HAND_COUNTS = {
     # bias-free 3x3 convs, each followed by BN; the head sees the whole 64-channel 7x7 map
     "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
                      + linear(64 * 7 * 7, 10)),
-    # the first conv's 18 whitening filters are a frozen buffer, not parameters
-    "speedrun94-net": (bn(18) + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
+    # the first conv: 18 frozen whitening filters
+    "speedrun94-net": (1 * 18 * 9 + bn(18) + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
                        + linear(64 * 7 * 7, 128) + linear(128, 10)),
 }
 
@@ -258,7 +261,7 @@ def test_the_whitening_conv_whitens_the_patches_it_was_fitted_to():
     images = F.avg_pool2d(torch.randn(64, 1, 30, 30), 3, stride=1) * 3  # neighbouring pixels correlated
     conv = WhiteningConv(1)
     conv.fit_to_data(images)
-    positive, negative = conv.weight[:9], conv.weight[9:]
+    positive, negative = conv.conv.weight[:9], conv.conv.weight[9:]
     assert torch.equal(negative, -positive)
     out = F.conv2d(images, positive, padding=1)  # (64, 9, 28, 28): each channel one whitened direction
     assert torch.allclose(torch.cov(out.transpose(0, 1).flatten(1)), torch.eye(9), atol=0.02)
@@ -273,10 +276,24 @@ def test_a_run_fits_the_whitening_conv_to_its_training_images_and_never_changes_
 
     options = dict(dataset="synthetic", train_limit=256, test_limit=64, threads=1, precision="fp32")
     cnnlab.train("speedrun94-net", epochs=1, batch_size=64, progress=False, out=str(tmp_path / "run"), **options)
-    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]["stem.0.weight"]
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]["stem.0.conv.weight"]
     batches = setup(TrainConfig(model="speedrun94-net", **options), progress=False).train_batches
     fitted = WhiteningConv(1)
     fitted.fit_to_data(batches.transform(batches.images))  # fewer than 2,000 images: all of them
-    assert torch.allclose(trained, fitted.weight, atol=1e-6)
+    assert torch.allclose(trained, fitted.conv.weight, atol=1e-6)
     torch.manual_seed(0)
-    assert not torch.allclose(trained, WhiteningConv(1).weight, atol=1e-2)  # not the random initial filters
+    assert not torch.allclose(trained, WhiteningConv(1).conv.weight, atol=1e-2)  # not the random initial filters
+
+
+def test_scratch_ops_fit_and_freeze_the_whitening_conv_as_native_ops_do(tmp_path):
+    import cnnlab
+
+    options = dict(dataset="synthetic", epochs=1, batch_size=64, train_limit=256, test_limit=64, threads=1,
+                   precision="fp32", progress=False)
+    weights = {}
+    for ops in ("native", "scratch"):
+        cnnlab.train("speedrun94-net", ops=ops, out=str(tmp_path / ops), **options)
+        weights[ops] = torch.load(tmp_path / ops / "last.pt", weights_only=True)["model"]
+    assert torch.allclose(weights["scratch"]["stem.0.conv.weight"], weights["native"]["stem.0.conv.weight"], atol=1e-6)
+    net = create_model("speedrun94-net", ops="scratch")
+    assert not net.stem[0].conv.weight.requires_grad

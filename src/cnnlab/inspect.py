@@ -66,9 +66,8 @@ class Summary:
 def _mult_adds(module: nn.Module, output: torch.Tensor) -> int:
     """Multiply-adds of one call: each output element of a conv or linear layer costs one per weight it sees.
     Biases, normalisation, activations and pooling are not counted (they are additions or cheap by comparison)."""
-    weight = getattr(module, "weight", None)  # a conv written with F.conv2d (a frozen WhiteningConv) counts too
-    if isinstance(module, nn.modules.conv._ConvNd) or (isinstance(weight, torch.Tensor) and weight.ndim == 4 == output.ndim):
-        return output.numel() * weight[0].numel()  # weight[0]: (in / groups) * kernel elements
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return output.numel() * module.weight[0].numel()  # weight[0]: (in / groups) * kernel elements
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
     return 0

@@ -354,6 +354,8 @@ def _scratch_copy(m: nn.Module) -> nn.Module | None:
         twin = ScratchConv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
                              m.bias is not None, m.padding_mode, device="meta", dtype=m.weight.dtype)
         twin.load_state_dict(m.state_dict(), assign=True)
+        for name, param in m.named_parameters(recurse=False):  # a frozen conv stays frozen
+            getattr(twin, name).requires_grad_(param.requires_grad)
     elif isinstance(m, nn.MaxPool2d):
         twin = ScratchMaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices, m.ceil_mode)
     elif isinstance(m, nn.AvgPool2d):

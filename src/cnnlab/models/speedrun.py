@@ -14,7 +14,6 @@ plus the memory traffic of BN, ReLU and pooling, so
 speedrun94-net adds a 128-unit hidden layer and replaces the first conv by a frozen whitening conv (fitted to
 the training images before training, as airbench does on CIFAR-10): +0.2 points at 16 epochs, and the first
 conv, the costliest backward, has none."""
-import math
 from collections import OrderedDict
 
 import torch
@@ -33,38 +32,37 @@ def conv_bn(in_channels, out_channels, pool=False):
 
 
 class WhiteningConv(nn.Module):
-    """A frozen k x k conv whose filters whiten the training images' k x k patches: the eigenvectors of the
-    patches' covariance, each scaled by 1 / sqrt(eigenvalue + eps), and their negatives (2 * C * k * k output
-    channels; a max-pool after it then sees both signs). The trainer calls `fit_to_data` with the normalised
-    training images before the first step; until then the filters are random, as a fresh nn.Conv2d's. The
-    filters are a buffer: no gradient, and checkpoints carry them."""
+    """A frozen k x k conv (`.conv`) whose filters whiten the training images' k x k patches: the eigenvectors
+    of the patches' covariance, each scaled by 1 / sqrt(eigenvalue + eps), and their negatives (2 * C * k * k
+    output channels; a max-pool after it then sees both signs). The trainer calls `fit_to_data` with the
+    normalised training images before the first step; until then the filters are random, as a fresh
+    nn.Conv2d's. The weight never gets a gradient; checkpoints carry it like any conv's. The conv is a plain
+    nn.Conv2d child, so every view sees it as the first conv and `--ops scratch` swaps it like any other."""
 
     def __init__(self, in_channels: int = 1, kernel_size: int = 3, eps: float = 5e-4):
         super().__init__()
-        self.kernel_size, self.eps = kernel_size, eps
-        weight = torch.empty(2 * in_channels * kernel_size ** 2, in_channels, kernel_size, kernel_size)
-        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))  # nn.Conv2d's own initialisation
-        self.register_buffer("weight", weight)
+        self.eps = eps
+        self.conv = nn.Conv2d(in_channels, 2 * in_channels * kernel_size ** 2, kernel_size,
+                              padding=kernel_size // 2, bias=False)
+        self.conv.weight.requires_grad_(False)
 
     @property
     def out_channels(self) -> int:
-        return self.weight.shape[0]
+        return self.conv.out_channels
 
     @torch.no_grad()
     def fit_to_data(self, images: torch.Tensor) -> None:
         """Set the filters from normalised images (N, C, H, W), every patch the conv will see (zero padding
         included)."""
-        k = self.kernel_size
+        weight = self.conv.weight
+        k = weight.shape[-1]
         patches = F.unfold(images.float(), k, padding=k // 2).transpose(1, 2).flatten(0, 1)  # (patches, C*k*k)
         values, vectors = torch.linalg.eigh(torch.cov(patches.T))
-        filters = (vectors / (values + self.eps).sqrt()).T.reshape(-1, *self.weight.shape[1:])
-        self.weight.copy_(torch.cat([filters, -filters]))
+        filters = (vectors / (values + self.eps).sqrt()).T.reshape(-1, *weight.shape[1:])
+        weight.copy_(torch.cat([filters, -filters]))
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, padding=self.kernel_size // 2)
-
-    def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]}, {self.out_channels}, kernel_size={self.kernel_size}, frozen"
+        return self.conv(x)
 
 
 def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1, hidden=0, whiten=False):
