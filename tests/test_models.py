@@ -297,3 +297,17 @@ def test_scratch_ops_fit_and_freeze_the_whitening_conv_as_native_ops_do(tmp_path
     assert torch.allclose(weights["scratch"]["stem.0.conv.weight"], weights["native"]["stem.0.conv.weight"], atol=1e-6)
     net = create_model("speedrun94-net", ops="scratch")
     assert not net.stem[0].conv.weight.requires_grad
+
+
+def test_a_users_own_network_gets_its_whitening_conv_fitted_too(tmp_path):
+    import cnnlab
+    from cnnlab.models.speedrun import WhiteningConv
+
+    torch.manual_seed(0)
+    net = nn.Sequential(WhiteningConv(1), nn.ReLU(), nn.Flatten(), nn.Linear(18 * 28 * 28, 10))  # no buffers at all
+    initial = net[0].conv.weight.clone()
+    cnnlab.train(net, dataset="synthetic", epochs=1, batch_size=64, train_limit=256, test_limit=64, threads=1,
+                 precision="fp32", progress=False, out=str(tmp_path / "run"))
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]["0.conv.weight"]
+    assert not torch.allclose(trained, initial, atol=1e-2)
+    assert torch.equal(trained[9:], -trained[:9])  # fitted: whitening filters and their negatives

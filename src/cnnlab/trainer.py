@@ -283,7 +283,7 @@ def fit_to_data(net: nn.Module, batches: Batches, count: int = 2000) -> None:
     rank sees the same images; a resumed run's checkpoint then replaces what was set here."""
     fitted = [m for m in net.modules() if hasattr(m, "fit_to_data")]
     if fitted:
-        images = batches.transform(batches.images[:count]).to(next(net.buffers()).device)
+        images = batches.transform(batches.images[:count])  # on the training device; the module copies from it
         for module in fitted:
             module.fit_to_data(images)
 
