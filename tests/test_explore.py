@@ -276,6 +276,29 @@ def test_explain_and_outsize_endpoints(served):
     assert status == 400 and "larger than the padded input" in payload["error"]
 
 
+def test_interrupt_turns_sigterm_into_keyboardinterrupt_and_leaves_other_threads_alone():
+    from cnnlab.signals import Interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), Interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs at the next bytecode; never reached
+    assert signal.getsignal(signal.SIGTERM) is before
+    errors = []
+
+    def in_a_thread():  # a server started from a thread (a notebook): signals stay the main thread's
+        try:
+            with Interrupt():
+                pass
+        except Exception as error:  # noqa: BLE001  (the test reports whatever it was)
+            errors.append(error)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert errors == []
+
+
 def _ignore_sigint():  # as a script's background job starts: SIGINT ignored
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -3,7 +3,6 @@ and a small JSON API over engine.py; live training as server-sent events. Nothin
 the static folder can be reached: the page names networks by id and static files by a fixed list."""
 import base64
 import json
-import signal
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ import numpy as np
 
 from .. import rundir
 from ..errors import CnnlabError
+from ..signals import Interrupt
 from . import engine
 from .loader import Network, Source, load_network
 
@@ -382,24 +382,18 @@ def make_server(sources: list[Source], host: str = "127.0.0.1", port: int = 8000
     return server
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def serve(sources: list[Source], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until Ctrl-C (SIGINT) or SIGTERM, printing the URL. Both are handled here, as `cnnlab train` does:
-    a server started in the background by a script inherits SIGINT ignored, and `kill` sends SIGTERM."""
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, printing the URL (cnnlab.signals.Interrupt: also when started in
+    the background with SIGINT ignored)."""
     server = make_server(sources, host, port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    print(f"cnnlab explore: serving {len(sources)} network(s) at http://{shown}:{server.server_address[1]}/ "
-          "(Ctrl-C stops)", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        print("\ncnnlab explore: stopped", flush=True)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        server.explorer.stop.set()
-        server.server_close()
+    with Interrupt():  # before the URL is out: a signal sent once it is seen must stop the server
+        print(f"cnnlab explore: serving {len(sources)} network(s) at http://{shown}:{server.server_address[1]}/ "
+              "(Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            print("\ncnnlab explore: stopped", flush=True)
+        finally:
+            server.explorer.stop.set()
+            server.server_close()
