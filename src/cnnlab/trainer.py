@@ -314,9 +314,13 @@ def setup(config: TrainConfig, network: UserNetwork | None = None, progress: boo
         info.check_size(size)
     env = distributed.join(config.batch_size, config.device, config.sync_bn)
     device = distributed.select_device(config.device, env.local_rank)
-    dtype = distributed.select_precision(config.precision, device)
+    # --deterministic: auto precision is fp32 (never chosen by a timing), and PyTorch picks its deterministic kernels
+    precision = "fp32" if config.deterministic and config.precision == "auto" else config.precision
+    dtype = distributed.select_precision(precision, device)
     threads = config.threads or max(1, (os.cpu_count() or 1) // env.local_world_size)
     torch.set_num_threads(threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
     data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size), progress=progress)
     size = size or data.train.images.shape[-1]
@@ -514,7 +518,10 @@ def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
             run.save("last")  # from here on the run can always be resumed
         elif run.history:  # killed between last.pt and metrics.csv: bring metrics.csv up to the checkpoint
             rundir.write_metrics(run.run_dir, run.history)
-    reporter.start(info, run.run_dir)
+    # the header also says where this invocation starts (a resumed run's epoch and step); not a recorded setting
+    steps = run.train_batches.steps(images_in_epoch(run.config, run.train_batches.n, run.epoch))
+    start = {"epoch": run.epoch, "step": run.step, "steps": steps, "resumed": run.resumed}
+    reporter.start({**info, "start": start}, run.run_dir)
     board = open_board(run) if run.config.tensorboard and run.env.main else None
     while run.epoch <= run.config.epochs and not distributed.agree_to_stop(stop, run.env, run.device):
         if not train_epoch(run, stop, reporter):
@@ -654,4 +661,5 @@ def train(model=None, *, resume_from=None, progress: bool = True, **options) -> 
     if resume_from is not None:
         return resume(resume_from, reporter, model, **options)
     network = user_network(model)
-    return fit(resolve({"model": network.label if network else model, **options}), reporter, network=network)
+    return fit(resolve({"model": network.label if network else model, **options}, own_network=network is not None),
+               reporter, network=network)
