@@ -1,6 +1,7 @@
 """`cnnlab explore` in a real browser: Debian's chromium driven by Playwright (no browser download). Draw a
 stroke and see the prediction update, click a conv unit and see the module's own activation as the sum, upload a
-bad file and see the error, follow a training run for two epochs, and the playground's formula.
+bad file and see the error, Grad-CAM's layers by name and kind, the playground's formula, and follow a training run
+that starts in an empty directory (its banner, top panels, layer names and Stop button as the run fills it).
 
 Screenshots: CNNLAB_EXPLORE_SHOTS=DIR saves one PNG per panel there (docs/explore.md's pictures), and
 CNNLAB_EXPLORE_RUN=RUN_DIR[:RUN_DIR2] explores those runs instead of the tiny synthetic one."""
@@ -223,14 +224,35 @@ def test_the_playground_gives_the_output_size_of_cnnlab_ops(page):
     assert "larger than the padded input" in page.inner_text("#pg-formula")
 
 
-def test_following_a_training_run_shows_two_epochs(browser, tmp_path):
-    run = tmp_path / "live"
+def test_grad_cam_layer_selector_names_each_layer_and_its_kind(page, site):
+    page.click("nav[data-group=panel] button[data-tab=why]")
+    page.wait_for_function("document.getElementById('why-cam').dataset.target !== undefined")
+    model, _, _ = _model_and_input(site[1], _test_pixels(site[1], 0))
+    modules = dict(model.named_modules())
+    options = page.eval_on_selector_all("#why-layer option", "os => os.map(o => [o.value, o.textContent])")
+    assert options, "no Grad-CAM layer offered"
+    for name, text in options:  # the value stays the module's name; the text adds its class
+        assert text == f"{name} · {type(modules[name]).__name__}"
+    chosen = page.eval_on_selector("#why-layer", "e => e.value")
+    assert page.inner_text("#why-cam-caption").startswith(f"Grad-CAM at {chosen} · {type(modules[chosen]).__name__} for")
+
+
+@pytest.fixture(scope="module")
+def followed(browser, tmp_path_factory):
+    """The live tab following a run directory that is empty when the page opens, while `cnnlab train` fills it
+    with two epochs. Yields the page once the run has ended, what it showed before the first checkpoint, and the
+    run directory."""
+    run = tmp_path_factory.mktemp("live") / "live"
     run.mkdir()  # an empty directory: the run is about to start
     server, url = _serve([str(run)])
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     trainer = None
     try:
         page.goto(url)
+        page.wait_for_selector("#error:not([hidden])")
+        before = {"banner": page.inner_text("#error-text"), "prediction": page.inner_text("#prediction-top")}
         page.click("nav[data-group=panel] button[data-tab=live]")
         page.click("#live-start")
         page.wait_for_function("document.getElementById('live-status').textContent.includes('waiting')")
@@ -240,14 +262,61 @@ def test_following_a_training_run_shows_two_epochs(browser, tmp_path):
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         page.wait_for_function("document.querySelectorAll('#live-epochs .epoch-row').length === 2", timeout=180_000)
         assert trainer.wait(timeout=120) == 0, trainer.stderr.read()
-        assert page.get_attribute("#live-status", "data-epoch") == "2"
-        assert "epoch 2 of 2" in page.inner_text("#live-status")
-        newest = page.locator("#live-epochs .epoch-row").first
-        assert newest.get_attribute("data-epoch") == "2"
-        assert newest.locator(".map canvas").count() > 0  # the feature maps of the epoch-2 weights
-        shot(page, "live", "#live-panel")
+        yield page, before, run, errors
     finally:
         if trainer and trainer.poll() is None:
             trainer.kill()
         page.close()
         _stop(server)
+
+
+def test_following_a_training_run_shows_two_epochs(followed):
+    page, _, _, errors = followed
+    assert page.get_attribute("#live-status", "data-epoch") == "2"
+    assert "epoch 2 of 2" in page.inner_text("#live-status")
+    newest = page.locator("#live-epochs .epoch-row").first
+    assert newest.get_attribute("data-epoch") == "2"
+    assert newest.locator(".map canvas").count() > 0  # the feature maps of the epoch-2 weights
+    shot(page, "live", "#live-panel")
+    assert not errors, errors  # no JavaScript exception on the way
+
+
+def test_live_banner_about_the_missing_checkpoint_goes_once_the_run_writes_one(followed):
+    page, before, _, _ = followed
+    assert "live/last.pt: no checkpoint yet" in before["banner"]
+    page.wait_for_selector("#error", state="hidden", timeout=10_000)
+
+
+def test_live_fills_the_top_panels_with_the_runs_newest_checkpoint(followed):
+    page, before, run, _ = followed
+    assert before["prediction"] == "—"  # blank while the run had written nothing
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('2 epoch(s)')",
+                           timeout=10_000)
+    assert "trained on synthetic" in page.inner_text("#model-info")
+    # the prediction shown is last.pt's own for the test image the input panel picked
+    model, payload = load_model(run / "last.pt")
+    net = load_network(find_sources([str(run / "last.pt")])[0])
+    index = int(page.eval_on_selector("#test-index", "e => e.value"))
+    with torch.no_grad():
+        probs = model.eval()(engine.model_input(net, _test_pixels(run, index))).softmax(1)[0]
+    page.wait_for_function(f"document.getElementById('prediction-top').dataset.index === '{int(probs.argmax())}'",
+                           timeout=10_000)
+    assert page.locator("#prob-list .prob").count() == len(payload["classes"])
+    assert page.locator("#layers .layer").count() > 1
+
+
+def test_live_stop_is_disabled_once_the_last_planned_epoch_is_in(followed):
+    page = followed[0]
+    page.wait_for_selector("#live-stop:disabled", timeout=10_000)
+    assert page.locator("#live-start").is_enabled()  # following again is possible
+    assert "finished" in page.inner_text("#live-status")
+
+
+def test_live_map_rows_are_labelled_with_layer_names_and_kinds(followed):
+    page, _, run, _ = followed
+    model, _ = load_model(run / "last.pt")
+    convs = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)][:2]
+    newest = page.locator("#live-epochs .epoch-row").first
+    assert newest.locator(".live-layer .name").all_inner_texts() == [f"{name} · Conv2d" for name in convs]
+    captions = newest.locator(".map .cap").all_inner_texts()
+    assert captions and all(c.startswith("ch ") for c in captions)  # not "0:3", "3:5"
