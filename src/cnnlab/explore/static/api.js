@@ -19,11 +19,12 @@ export function api(path, body = null) {
   return call(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 }
 
-// a picture file from the user's disk, sent as its own bytes; the answer holds its 28x28 pixels and the steps
+// a picture file from the user's disk, sent as its own bytes (whatever the file claims to be: the server reads
+// the format from the bytes); the answer holds its 28x28 pixels and the conversion's steps
 export function upload(file, invert) {
   const query = `name=${encodeURIComponent(file.name)}&invert=${encodeURIComponent(invert)}`;
   return call(`/api/upload?${query}`, {
-    method: "POST", headers: { "Content-Type": file.type || "application/octet-stream" }, body: file,
+    method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file,
   });
 }
 
