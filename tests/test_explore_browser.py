@@ -237,6 +237,40 @@ def test_grad_cam_layer_selector_names_each_layer_and_its_kind(page, site):
     assert page.inner_text("#why-cam-caption").startswith(f"Grad-CAM at {chosen} · {type(modules[chosen]).__name__} for")
 
 
+def test_the_page_draws_pixels_grey_or_in_colour_as_training_images_are_stored(page):
+    """(H, W) grey and (C, H, W) colour planes, with or without their shape, land on the canvas value for value."""
+    grey, colour = [0, 85, 170, 255], [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120]
+    drawn = page.evaluate("""async ([grey, colour]) => {
+        const m = await import("/static/paint.js");
+        const draw = (bytes, shape) => {
+            const cv = document.createElement("canvas");
+            cv.width = 2; cv.height = 2;
+            m.paintPixels(cv, m.pixelsOf(btoa(String.fromCharCode(...bytes)), shape));
+            return Array.from(cv.getContext("2d").getImageData(0, 0, 2, 2).data);
+        };
+        return [draw(grey, null), draw(grey, [2, 2]), draw(colour, null), draw(colour, [3, 2, 2])];
+    }""", [grey, colour])
+    as_grey = [c for v in grey for c in (v, v, v, 255)]
+    as_colour = [c for i in range(4) for c in (colour[i], colour[4 + i], colour[8 + i], 255)]
+    assert drawn == [as_grey, as_grey, as_colour, as_colour]
+
+
+def test_the_page_draws_a_colour_model_input_in_colour_on_one_scale(page):
+    """A (3, H, W) model input as the server encodes it (uint8 per map between its lo and hi): the three planes
+    share one scale, so a channel's normalised value keeps its place against the others."""
+    planes = {"data": base64.b64encode(bytes([0, 255, 255, 0, 255, 0])).decode(), "shown": 3,
+              "lo": [0.0, -1.0, 0.0], "hi": [1.0, 1.0, 0.5], "shape": [3, 1, 2]}
+    drawn = page.evaluate("""async (input) => {
+        const m = await import("/static/paint.js");
+        const cv = document.createElement("canvas");
+        cv.width = 2; cv.height = 1;
+        const scale = m.paintInput(cv, input);
+        return [Array.from(cv.getContext("2d").getImageData(0, 0, 2, 1).data), scale.lo, scale.hi];
+    }""", planes)
+    # values (0, 1, 0.5) and (1, -1, 0) on the common scale -1 ... 1
+    assert drawn == [[128, 255, 191, 255, 255, 0, 128, 255], -1, 1]
+
+
 @pytest.fixture(scope="module")
 def followed(browser, tmp_path_factory):
     """The live tab following a run directory that is empty when the page opens, while `cnnlab train` fills it

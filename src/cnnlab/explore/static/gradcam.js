@@ -1,7 +1,7 @@
 // The "Why this class" panel: Grad-CAM at a chosen layer and saliency, for the predicted or a chosen class.
 import { api } from "./api.js";
 import { $, el, layerLabel, pct } from "./dom.js";
-import { decode, overlay, paint } from "./paint.js";
+import { overlay, paintInput } from "./paint.js";
 import { panels, refreshPanel, state } from "./store.js";
 
 // "conv2 · Conv2d" for module `name`, its class taken from forward answer `result` (which records every module)
@@ -29,8 +29,7 @@ panels.why = async () => {
   const body = { source: state.source, input: state.input, target: $("why-class").value, layer: $("why-layer").value };
   const r = await api("/api/explain", body);
   fillSelectors(r);
-  const inp = decode(r.input)[0], [, h, w] = r.input.shape;
-  paint($("why-input"), inp.values, h, w, inp.lo, inp.hi, "gray");
+  paintInput($("why-input"), r.input);
   overlay($("why-cam"), r.input, r.cam);
   overlay($("why-saliency"), r.input, r.saliency);
   $("why-cam-caption").textContent = `Grad-CAM at ${camLayerLabel(r.layer, state.result)} for “${r.classes[r.target]}” ` +

@@ -2,7 +2,7 @@
 // its sum is the module's own output there.
 import { api } from "./api.js";
 import { $, el, fmt } from "./dom.js";
-import { decode, lut, mapPx, paint } from "./paint.js";
+import { decode, lut, mapPx, paint, paintInput } from "./paint.js";
 import { panels, state } from "./store.js";
 
 // a 2-D array of numbers as a table, each cell coloured by its value
@@ -35,9 +35,8 @@ function outline(canvas, y0, x0, kh, kw, h, w, colour = "#ff3b30") {
 
 // the network input with the pixels this unit depends on
 function showField(u) {
-  const inp = decode(state.result.input)[0], [, ih, iw] = state.result.input.shape;
-  const cv = $("unit-input");
-  paint(cv, inp.values, ih, iw, inp.lo, inp.hi, "gray");
+  const [, ih, iw] = state.result.input.shape, cv = $("unit-input");
+  paintInput(cv, state.result.input);
   const eff = decode(u.effective.map)[0];
   paint(cv, eff.values, u.effective.size[0], u.effective.size[1], eff.lo, eff.hi, "inferno", 0.75);
   if (u.effective.box) outline(cv, ...u.effective.box, ih, iw, "#00e5ff");

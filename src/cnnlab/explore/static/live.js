@@ -3,7 +3,7 @@
 // itself after the run's last planned epoch.
 import { follow } from "./api.js";
 import { $, clearError, el, fmt, layerLabel, pct, showError } from "./dom.js";
-import { decode, mapPx, paint, rawPixels } from "./paint.js";
+import { decode, mapPx, paint, paintPixels, pixelsOf } from "./paint.js";
 import { emit } from "./store.js";
 
 let stream = null, sourceId = null, rows = [];
@@ -67,7 +67,7 @@ function epochRow(d) {
   const top = d.top ? [...d.top].sort((a, b) => b.p - a.p)[0] : null;
   const row = el("div", { class: "epoch-row", "data-epoch": d.epoch });
   const img = el("canvas", { width: 56, height: 56 });
-  paint(img, rawPixels(d.raw), 28, 28, 0, 255, "gray");
+  paintPixels(img, pixelsOf(d.raw, d.shape));
   const acc = d.history[d.history.length - 1].test_acc;
   row.append(el("div", { class: "label" }, el("b", { text: `epoch ${d.epoch}` }), ` · test acc ${pct(acc)}`, el("br"),
     `test image ${d.image} (${d.class})`, el("br"),

@@ -36,9 +36,31 @@ export function decode(enc) {
   return maps;
 }
 
-// 28x28 uint8 pixels sent as base64
-export function rawPixels(b64) {
-  return Float32Array.from(atob(b64), (c) => c.charCodeAt(0));
+// uint8 pixels sent as base64, as the training images are stored: (H, W) grey or (C, H, W) colour planes. Without
+// their shape they are square: n bytes are sqrt(n) x sqrt(n) grey, else 3 planes of sqrt(n / 3) x sqrt(n / 3).
+export function pixelsOf(b64, shape = null) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  if (shape) return { bytes, shape: shape.length === 2 ? [1, ...shape] : shape };
+  const side = Math.round(Math.sqrt(bytes.length)), rgb = Math.round(Math.sqrt(bytes.length / 3));
+  return { bytes, shape: side * side === bytes.length ? [1, side, side] : [3, rgb, rgb] };
+}
+
+// draw pixelsOf's picture on a canvas, grey or in colour, filling it
+export function paintPixels(canvas, { bytes, shape }) {
+  const [c, h, w] = shape;
+  if (c === 1) return paint(canvas, Float32Array.from(bytes), h, w, 0, 255, "gray");
+  const small = document.createElement("canvas");
+  small.width = w;
+  small.height = h;
+  const ctx = small.getContext("2d"), img = ctx.createImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    img.data.set([bytes[i], bytes[h * w + i], bytes[2 * h * w + i], 255], i * 4);
+  }
+  ctx.putImageData(img, 0, 0);
+  const out = canvas.getContext("2d");
+  out.imageSmoothingEnabled = false;
+  out.clearRect(0, 0, canvas.width, canvas.height);
+  out.drawImage(small, 0, 0, canvas.width, canvas.height);
 }
 
 // draw values (h x w) on a canvas of the given pixel size with a colour map between lo and hi; with `alpha`,
@@ -90,10 +112,25 @@ export function hoverValues(canvas, values, h, w, label) {
   });
 }
 
-// the model input in grey with a heat map (values 0-1) over it
+// an encoded model input (C, H, W) on one scale: grey, or its three normalised channels as colour
+export function paintInput(canvas, input) {
+  const planes = decode(input), [, h, w] = input.shape;
+  const lo = Math.min(...planes.map((p) => p.lo)), hi = Math.max(...planes.map((p) => p.hi));
+  if (planes.length !== 3) {
+    paint(canvas, planes[0].values, h, w, lo, hi, "gray");
+  } else {
+    const bytes = new Uint8Array(3 * h * w);
+    planes.forEach((p, k) => p.values.forEach((v, i) => {
+      bytes[k * h * w + i] = Math.round(((v - lo) / (hi - lo || 1)) * 255);
+    }));
+    paintPixels(canvas, { bytes, shape: [3, h, w] });
+  }
+  return { planes, lo, hi };
+}
+
+// the model input with a heat map (values 0-1) over it
 export function overlay(canvas, input, heat, cmap = "inferno") {
-  const inp = decode(input)[0], [, h, w] = input.shape;
-  paint(canvas, inp.values, h, w, inp.lo, inp.hi, "gray");
+  paintInput(canvas, input);
   const m = decode(heat)[0], [hh, hw] = heat.shape;
   paint(canvas, m.values, hh, hw, 0, 1, cmap, 0.8);
 }

@@ -1,7 +1,7 @@
 // Panels 2 and 3: what the network sees (the 28x28 pixels, the model input and how it was made) and its
 // prediction, redrawn on every forward pass.
 import { $, el, fmt, pct } from "./dom.js";
-import { cellAt, decode, paint, rawPixels } from "./paint.js";
+import { cellAt, paintInput, paintPixels, pixelsOf } from "./paint.js";
 import { on } from "./store.js";
 
 // one probability row: class, bar, percentage
@@ -13,13 +13,16 @@ export function probRow(t, top = false) {
 }
 
 function showSees(r) {
-  paint($("pixels-canvas"), rawPixels(r.raw), 28, 28, 0, 255, "gray");
-  const inp = decode(r.input)[0], [, h, w] = r.input.shape;
-  paint($("input-canvas"), inp.values, h, w, inp.lo, inp.hi, "gray");
-  $("input-caption").textContent = `model input ${JSON.stringify(r.input.shape)} · ${fmt(inp.lo, 2)} … ${fmt(inp.hi, 2)}`;
+  const picture = pixelsOf(r.raw, r.shape), [c, ph, pw] = picture.shape;
+  paintPixels($("pixels-canvas"), picture);
+  $("pixels-caption").textContent = `${ph}×${pw} pixels${c === 3 ? ", colour" : ""}`;
+  const { planes, lo, hi } = paintInput($("input-canvas"), r.input), [, h, w] = r.input.shape;
+  $("input-caption").textContent = `model input ${JSON.stringify(r.input.shape)} · ${fmt(lo, 2)} … ${fmt(hi, 2)}`;
   $("input-canvas").onmousemove = (e) => {
     const [y, x] = cellAt(e.target, e, h, w);
-    if (x >= 0 && y >= 0 && x < w && y < h) $("hover-value").textContent = `input[${y}, ${x}] = ${fmt(inp.values[y * w + x], 4)}`;
+    if (x < 0 || y < 0 || x >= w || y >= h) return;
+    const at = planes.map((p) => fmt(p.values[y * w + x], 4));
+    $("hover-value").textContent = at.length === 1 ? `input[${y}, ${x}] = ${at[0]}` : `input[:, ${y}, ${x}] = (${at.join(", ")})`;
   };
   $("steps").innerHTML = "";
   [...r.steps, r.transform].forEach((s) => $("steps").append(el("li", { text: s })));
