@@ -67,8 +67,9 @@ class TrainConfig:
                           metavar="EPOCH")
     seed: int = _opt(0, "seeds weights, shuffling and dropout: same seed, same run")
     device: str = _opt("auto", "auto picks cuda when present", ["auto", "cpu", "cuda"])
-    precision: str = _opt("auto", "autocast dtype; auto: bf16 on CPUs/GPUs with bf16 support, else fp16 on CUDA, "
-                          "else fp32", ["auto", "fp32", "bf16", "fp16"])
+    precision: str = _opt("auto", "autocast dtype; auto: on a CPU with bf16 instructions the faster of fp32 and bf16 "
+                          "for this model, timed on its first run and cached; bf16 on GPUs that have it, else fp16 "
+                          "on CUDA, else fp32", ["auto", "fp32", "bf16", "fp16"])
     ops: str = _opt("native", "conv/pool layers: PyTorch's, or cnnlab.ops' from-scratch ones (slower; same results)",
                     ["native", "scratch"])
     channels_last: bool = _opt(True, "NHWC memory format (faster convolutions in oneDNN/cuDNN)")

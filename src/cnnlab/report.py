@@ -59,7 +59,8 @@ def header(info: dict, run_dir, notes=()) -> list[str]:
         lines.append(f"note: your own network trains with the defaults of the '{OWN_NETWORK_FAMILY}' family "
                      f"({optimizer_words(c).split(',')[0]}); --optimizer, --lr and --momentum choose others")
     note = openmp_note(info["threads"]) if info["device"] == "cpu" else None
-    lines += [f"note: {n}" for n in (*notes, *([note] if note else []), *info.get("notices", ()))]
+    more = [info["precision_note"]] if info.get("precision_note") else []
+    lines += [f"note: {n}" for n in (*notes, *more, *([note] if note else []), *info.get("notices", ()))]
     return lines
 
 
