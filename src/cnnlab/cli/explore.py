@@ -19,9 +19,13 @@ def register(commands):
     p.add_argument("--runs", default="runs", metavar="DIR", help="where to look for runs without REF (default: runs)")
     p.add_argument("--input-size", type=int, default=28, metavar="S",
                    help="input side for FILE.py:NAME models (default: 28)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only; "
-                                                       "0.0.0.0 opens it to the network)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; ::1 the same over IPv6; "
+                        "0.0.0.0 every network interface, and then every request needs the token)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="the token every request must carry, as ?token=TOKEN in the address, then a cookie "
+                        "(default: a random one when --host reaches beyond this machine, none on loopback)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="CPU threads for the page's computations (default: 1; one image at a time gains little "
                         "from more, and on a busy machine they slow it down many times: see docs/explore.md)")
@@ -60,7 +64,7 @@ def run_explore(args):
     sources = find_sources([*args.refs, *args.model], args.runs, args.input_size)
     for source in sources:
         print(f"  [{source.id}] {source.label}")
-    serve(sources, args.host, args.port)
+    serve(sources, args.host, args.port, args.token)
 
 
 def run_explain(args):

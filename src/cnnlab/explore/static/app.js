@@ -163,7 +163,7 @@ $("upload-file").onchange = async () => {
   if (!file) return;
   try {
     const response = await fetch(`/api/upload?name=${encodeURIComponent(file.name)}&invert=${$("invert").value}`,
-      { method: "POST", body: file });
+      { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file });
     const data = await response.json().catch(() => ({ error: `upload failed: ${response.status}` }));
     if (!response.ok || data.error) throw new Error(data.error);
     $("error").hidden = true;
