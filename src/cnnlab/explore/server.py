@@ -279,7 +279,7 @@ def _chain(first, rest):
 
 # ---------------------------------------------------------------- the server
 class Server(ThreadingHTTPServer):
-    daemon_threads = True  # Ctrl-C does not wait for open pages or live streams
+    daemon_threads = True  # Ctrl-C does not wait for open pages or live streams (see process_request)
     allow_reuse_address = True
     request_queue_size = BACKLOG
     socket_timeout_s = SOCKET_TIMEOUT_S
@@ -300,15 +300,18 @@ class Server(ThreadingHTTPServer):
         super().server_bind()
 
     def process_request(self, request, client_address):
+        """One daemon thread per connection while a slot is free; the thread gives its slot back when done (and
+        only it: a Ctrl-C arriving here once the thread runs must not give the slot back twice)."""
         if not self.slots.acquire(blocking=False):
             self._refuse_busy(request)
             return
         self.busy = False
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
         try:
-            super().process_request(request, client_address)
-        except BaseException:
+            thread.start()
+        except RuntimeError:  # no thread to be had: refused like a connection over the limit
             self.slots.release()
-            raise
+            self._refuse_busy(request)
 
     def process_request_thread(self, request, client_address):
         try:
