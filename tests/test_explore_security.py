@@ -390,3 +390,55 @@ def test_fuzzed_requests_to_every_endpoint_never_give_a_500_a_traceback_or_raw_t
     assert status < 500, (url, body, payload)
     assert all(line.isprintable() for line in served.lines), served.lines
     assert "Traceback" not in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------- in a real browser
+def test_in_a_browser_the_token_opens_the_page_and_another_sites_requests_are_refused(good_run, tmp_path,
+                                                                                         monkeypatch):
+    """Chromium: the address with ?token= opens a working page (its own requests carry the cookie), and a page
+    served from another origin that posts to the explorer (no-cors, text/plain) and loads an <img> is refused."""
+    import functools
+    import os
+    import shutil
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
+    if not shutil.which(chromium):
+        pytest.skip(f"no chromium at {chromium}")
+    forwards = []
+    real_forward = engine.forward_json
+    monkeypatch.setattr(engine, "forward_json", lambda *a, **k: forwards.append(1) or real_forward(*a, **k))
+    served = Served(find_sources([str(good_run)]), host="0.0.0.0")
+    explorer = f"http://127.0.0.1:{served.port}"
+    (tmp_path / "evil.html").write_text(f"""<script>
+      fetch("{explorer}/api/forward", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}},
+            body: JSON.stringify({{source: "0", input: {{kind: "test", index: 0}}}})}});
+      </script><img src="{explorer}/api/info?source=0&token={served.server.access.token[:8]}">""")
+    other = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=tmp_path))
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless",
+                                                                        "--disable-gpu", "--disable-dev-shm-usage"])
+            context = browser.new_context()  # one cookie jar: the evil page's requests could carry the token cookie
+            page = context.new_page()
+            assert page.goto(explorer + "/").status == 403  # no token, no page
+            page.goto(f"{explorer}/?token={served.server.access.token}")
+            page.wait_for_selector("#prob-list .prob", timeout=60_000)  # sources, info and a forward pass: cookie
+            assert len(forwards) >= 1
+            served.lines.clear()
+            forwards.clear()
+            evil = context.new_page()
+            evil.goto(f"http://127.0.0.1:{other.server_address[1]}/evil.html")
+            deadline = time.monotonic() + 20
+            while len(served.lines) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            browser.close()
+        assert forwards == []
+        assert any("POST /api/forward: refused a request from another web site" in line for line in served.lines)
+        assert any("GET /api/info: refused a request made by another web site" in line for line in served.lines)
+    finally:
+        other.shutdown()
+        other.server_close()
+        served.close()
