@@ -33,6 +33,9 @@ REQUEST_DEADLINE_S = 60.0  # the whole request (line, headers, body) must have a
 BACKLOG = 128  # connections the kernel queues before accept (socketserver's 5 reset half of 50 parallel requests)
 MAX_CONNECTIONS = 100  # connections served at once (one thread each); more get 503 at once instead of a thread
 MAX_QUERY_FIELDS = 32
+# The types a page on another site may post without asking first (a CORS "simple" request): never accepted here,
+# so such a post is refused even by a browser that sends no Origin.
+SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
 
@@ -206,8 +209,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "json" and ctype != "application/json":
             raise RequestError(f"send the request as Content-Type: application/json, not {given or 'none'}",
                                HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-        if kind == "image" and ctype != "application/octet-stream" and not ctype.startswith("image/"):
-            raise RequestError(f"send the picture as Content-Type: application/octet-stream or image/..., not "
+        if kind == "image" and (given is None or ctype in SIMPLE_TYPES):
+            raise RequestError(f"send the picture as Content-Type: image/... or application/octet-stream, not "
                                f"{given or 'none'}", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
         lengths = self.headers.get_all("Content-Length") or []
         if "Transfer-Encoding" in self.headers or not lengths:
