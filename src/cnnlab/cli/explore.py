@@ -58,6 +58,10 @@ def run_explore(args):
         raise ConfigError(f"--input-size must be positive, got {args.input_size}")
     if args.threads < 1:
         raise ConfigError(f"--threads must be positive, got {args.threads}")
+    if args.token is not None:
+        from ..explore.access import check_token
+
+        check_token(args.token)  # before any network is loaded
     import torch
 
     torch.set_num_threads(args.threads)  # this process is the server: its threads are ours to set

@@ -106,12 +106,8 @@ class _Deadline(io.RawIOBase):
             self.sock.settimeout(self.timeout)
 
 
-class _NotJson(ValueError):
-    pass
-
-
-def _no_constant(name):
-    raise _NotJson(f"{name} is not a JSON number")
+def _no_constant(name):  # json.loads accepts NaN and Infinity, which are not JSON
+    raise RequestError(f"the request is not valid JSON ({name} is not a JSON number)")
 
 
 # ---------------------------------------------------------------- one connection
@@ -232,8 +228,6 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(data, parse_constant=_no_constant)
         except RecursionError:
             raise RequestError("the request is nested too deeply to be read") from None
-        except _NotJson as error:
-            raise RequestError(f"the request is not valid JSON ({error})") from None
         except ValueError:
             raise RequestError("the request is not valid JSON") from None
         if not isinstance(body, dict):
