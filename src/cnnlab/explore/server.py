@@ -118,6 +118,7 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.timeout = self.server.socket_timeout_s  # every read and write on this socket waits at most this long
         super().setup()
+        self.rfile.close()  # socketserver's reader, replaced by one with a deadline (the socket stays open)
         deadline = time.monotonic() + self.server.request_deadline_s
         self.rfile = io.BufferedReader(_Deadline(self.connection, deadline, self.timeout))
 
