@@ -198,9 +198,11 @@ def served(good_run, tmp_path):
 
 
 def call(url, body=None, headers=None, data=None):
+    """A request as the page makes it: a POST body as Content-Type application/json (an upload as bytes)."""
     if body is not None:
         data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers or {})
+    kind = "application/octet-stream" if "/api/upload" in url else "application/json"
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": kind, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -261,7 +263,8 @@ def test_a_foreign_host_header_and_an_oversized_upload_are_refused(served):
     status, payload = call(base + "/api/sources", headers={"Host": "evil.example:80"})
     assert status == 403 and "refused Host" in payload["error"]
     request = urllib.request.Request(base + "/api/upload", data=b"x" * 10,
-                                     headers={"Content-Length": str(engine.MAX_UPLOAD_BYTES + 1)})
+                                     headers={"Content-Length": str(engine.MAX_UPLOAD_BYTES + 1),
+                                              "Content-Type": "application/octet-stream"})
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=10)
     assert error.value.code == 413
