@@ -329,7 +329,7 @@ def test_error_responses_name_files_as_the_user_did_never_by_absolute_path(serve
 
 def test_every_path_is_one_route_and_the_wrong_method_gets_405(served):
     routes = served.server.routes
-    assert {"/", "/api/sources", "/api/forward", "/api/upload", "/api/live", "/static/app.js"} <= set(routes)
+    assert {"/", "/api/sources", "/api/forward", "/api/upload", "/api/live", "/static/main.js"} <= set(routes)
     assert served.request("POST", "/api/sources", {}, JSON)[0] == 405
     assert served.request("GET", "/api/forward")[0] == 405
     assert served.request("GET", "/api/nothing")[0] == 404
