@@ -250,7 +250,7 @@ def check_payload(path, payload: dict, newest_schema: int) -> dict:
 def _open_regular(path: Path, limit: int):
     """`path` opened for reading after checking that it is a regular file of at most `limit` bytes: a link to
     /dev/zero or a FIFO would be read without end. FileNotFoundError when it is absent."""
-    f = open(path, "rb")
+    f = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")  # a FIFO would block a plain open until written
     try:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):

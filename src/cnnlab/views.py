@@ -16,7 +16,7 @@ from torch import nn
 
 from . import plots
 from .data import Split, display_images, display_input, load_dataset
-from .errors import CheckpointError, ConfigError, ImageError
+from .errors import CheckpointError, ConfigError, DatasetError, ImageError
 from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
 from .inspect import forward_with_hooks
 from .rundir import TrainedModel, checkpoint_path, from_module, load_trained, read_run
@@ -138,7 +138,10 @@ def picture_batch(pictures, loaded: TrainedModel) -> tuple[torch.Tensor, str]:
 
 
 def check_limit(limit, data, least: int = 1) -> None:
-    """ConfigError unless --limit N (None: not given) is a count of `data`'s test images."""
+    """ConfigError unless --limit N (None: not given) is a count of `data`'s test images; DatasetError when there
+    are none (an accuracy of none is no figure)."""
+    if len(data.test) == 0:
+        raise DatasetError(f"{data.source}: data set '{data.name}' has no test images: nothing to evaluate on")
     if limit is not None and not least <= limit <= len(data.test):
         raise ConfigError(f"--limit must be in {least}-{len(data.test)} (the {data.name} test images), got {limit}")
 
