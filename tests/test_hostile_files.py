@@ -282,11 +282,14 @@ def test_a_full_disk_while_saving_is_one_line_and_keeps_the_earlier_checkpoints(
 
 
 @pytest.mark.parametrize("seed", [2**70, 2**32, -1])
-def test_a_seed_out_of_range_is_one_line_from_the_cli_and_a_config_error_from_python(seed, capsys):
-    one_line(capsys, ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "1", "--seed", seed],
+def test_a_seed_out_of_range_is_one_line_from_the_cli_and_a_config_error_from_python(seed, tmp_path, capsys):
+    one_line(capsys, ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "1", "--train-limit", "64",
+                      "--threads", "1", "--seed", seed, "--out", tmp_path / "a"],
              f"--seed must be an integer from 0 to 4294967295, got {seed}")
     with pytest.raises(ConfigError, match="seed must be an integer from 0 to 4294967295"):
-        cnnlab.train("basic-cnn", dataset="synthetic", epochs=1, seed=seed, progress=False)
+        cnnlab.train("basic-cnn", dataset="synthetic", epochs=1, train_limit=64, threads=1, seed=seed, progress=False,
+                     out=str(tmp_path / "b"))
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_largest_seed_trains(tmp_path):
@@ -452,3 +455,10 @@ def test_a_mistyped_run_directory_says_so_and_suggests_the_nearest_run(good_run,
     with pytest.raises(CheckpointError, match="no such run directory; did you mean"):
         rundir.load_trained(runs / "fashon")
     one_line(capsys, ["eval", runs / "gone.pt"], "gone.pt: no such checkpoint file")
+
+
+def test_every_run_file_case_here_is_a_row_of_docs_errors_md():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    assert [case for case in RUN_FILE_DEFECTS if f"| `{case}` |" not in text] == []

@@ -133,7 +133,6 @@ def read(place: Path) -> tuple:
         if place.name == PICKLE_ARCHIVE:
             _refuse(place)
         files = _read_archive(place)
-        verify(place)  # after the structure is checked, so a damaged archive is named as such
         name_of = {n: f"{place}:{FOLDER}/{n}" for n in files}
     else:
         bins = _bin_dir(place)
@@ -153,6 +152,8 @@ def read(place: Path) -> tuple:
         images = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
         splits.append(Split(torch.from_numpy(images), torch.from_numpy(labels)))
+    if place.is_file():
+        verify(place)  # after every record is checked, so a damaged archive is named as such
     return splits[0], splits[1]
 
 

@@ -134,11 +134,17 @@ def write_config(run_dir, info: dict) -> None:
     atomic_write_text(Path(run_dir) / CONFIG, json.dumps(info, indent=2) + "\n")
 
 
+def read_config(run_dir) -> dict:
+    """config.json of a run, read with bounds and checked (validate.read_config_json): CheckpointError naming the
+    file and field for anything cnnlab did not write; FileNotFoundError before training has written it."""
+    return read_config_json(Path(run_dir) / CONFIG)
+
+
 def read_run(run_dir) -> tuple[dict, list[dict]]:
     """config.json and the per-epoch metrics of a run directory; CheckpointError if it is not one."""
     run_dir = Path(run_dir)
     try:
-        info = read_config_json(run_dir / CONFIG)
+        info = read_config(run_dir)
         history = read_metrics(run_dir)
     except FileNotFoundError as error:
         raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
@@ -370,4 +376,4 @@ def _memory_format(evaluation: Evaluation):
 
 __all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "Evaluation",
            "TrainedModel", "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "load_trained",
-           "read_metrics", "read_run", "write_config", "write_metrics"]
+           "read_config", "read_metrics", "read_run", "write_config", "write_metrics"]
