@@ -246,7 +246,8 @@ def _within(seconds, function, *args):
 def test_corrupt_or_unbounded_run_files_are_one_line_for_plot_and_compare(case, good_run, tmp_path, capsys):
     run = defective_run(good_run, tmp_path, case)
     needle = RUN_FILE_DEFECTS[case][1]
-    _within(20, one_line, capsys, ["plot", run, "--out", tmp_path / "curves.png"], "/run: unreadable run files (", needle)
+    _within(20, one_line, capsys, ["plot", run, "--out", tmp_path / "curves.png"], "/run: unreadable run files (",
+            needle)
     _within(20, one_line, capsys, ["compare", run, "--out", tmp_path / "cmp"], needle)
     with pytest.raises(CheckpointError, match="unreadable run files"):
         _within(20, rundir.read_run, run)
@@ -263,7 +264,8 @@ def test_train_out_on_an_unbounded_metrics_file_neither_hangs_nor_reads_it_whole
                       "--threads", "1", "--out", run], "already holds a run with 1 finished epoch")
 
 
-def test_a_full_disk_while_saving_is_one_line_and_keeps_the_earlier_checkpoints(good_run, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_earlier_checkpoints(good_run, tmp_path, monkeypatch,
+                                                                                capsys):
     run = tmp_path / "run"
     shutil.copytree(good_run, run)
     before = {name: (run / name).read_bytes() for name in ("last.pt", "best.pt", "metrics.csv")}
@@ -414,7 +416,8 @@ def test_an_unreadable_class_folder_is_reported_as_unreadable(tmp_path, no_user_
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(DatasetError, match=r"/square: cannot read the folder of class 'square' \(Permission denied\)"):
         folder.load_folder(str(root))
-    one_line(capsys, ["show", f"folder:{root}", "--out", tmp_path / "s.png"], "cannot read the folder of class 'square'")
+    one_line(capsys, ["show", f"folder:{root}", "--out", tmp_path / "s.png"],
+             "cannot read the folder of class 'square'")
 
 
 def test_show_takes_the_classes_in_turn(tmp_path, no_user_data, monkeypatch):
@@ -462,3 +465,17 @@ def test_every_run_file_case_here_is_a_row_of_docs_errors_md():
 
     text = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
     assert [case for case in RUN_FILE_DEFECTS if f"| `{case}` |" not in text] == []
+
+
+def test_every_numeric_training_setting_has_a_range_checked_at_load():
+    """A new TrainConfig field gets a range in cnnlab.validate.RANGES, so a checkpoint's value is checked too."""
+    import dataclasses
+    import types
+    import typing
+
+    from cnnlab.config import TrainConfig
+    from cnnlab.validate import RANGES
+
+    numeric = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "lr"
+               and {int, float} & set(typing.get_args(f.type) if isinstance(f.type, types.UnionType) else (f.type,))]
+    assert sorted(numeric) == sorted(RANGES)

@@ -94,7 +94,7 @@ def checkpoint_path(path, which: str = "best") -> Path:
     path = Path(path)
     if which not in CHECKPOINTS:
         raise ConfigError(f"unknown checkpoint '{which}': choose best or last")
-    if not path.exists() and path.suffix != ".pt":
+    if not path.exists() and path.suffix not in (".pt", ".pth"):  # meant as a run directory
         raise no_such_run(path)
     if not path.is_dir():
         return path

@@ -124,12 +124,12 @@ def check_config(where, config, field="config") -> dict:
                 number(where, name, value, 0, math.inf, above_low=True)
         elif bool in kinds:
             boolean(where, name, value)
-        elif int in kinds:
-            integer(where, name, value, *RANGES[f.name], optional=optional)
+        elif int in kinds:  # a count unless RANGES says otherwise (a test checks each has an entry)
+            integer(where, name, value, *RANGES.get(f.name, (0, MAX_COUNT)), optional=optional)
         elif float in kinds:
             low, high = RANGES.get(f.name, (-math.inf, math.inf))
             number(where, name, value, low, high, optional=optional, above_low=f.name in ABOVE_LOW)
-        else:
+        elif str in kinds:
             text(where, name, value, choices=f.metadata.get("choices"), optional=optional)
     if config.get("label_smoothing") == 1:
         _fail(where, f"{field}.label_smoothing", 1, "a number from 0 to below 1")
@@ -192,7 +192,7 @@ def check_training_state(where, payload: dict):
     import torch
 
     if "epoch" in payload:
-        integer(where, "epoch", payload["epoch"], 1, MAX_EPOCHS)
+        integer(where, "epoch", payload["epoch"], 1, MAX_EPOCHS + 1)  # the epoch in progress: epochs + 1 at the end
     if "step" in payload:
         integer(where, "step", payload["step"], 0, MAX_COUNT)
     for name in ("optimizer", "partial", "rng"):

@@ -174,7 +174,8 @@ def show(dataset: str, limit: int | None = None, split: str = "test", out=None, 
         raise ConfigError(f"--limit must be in 1-{min(len(part), PICTURE_LIMIT)} (images one picture shows), got {n}")
     chosen = classes_in_turn(part.labels, n)
     titles = [data.classes[int(k)] for k in part.labels[chosen]]
-    return plots.image_grid(display_images(part.images[chosen]), titles, _out(out, Path(f"{dataset_label(dataset)}-{split}.png")),
+    path = _out(out, Path(f"{dataset_label(dataset)}-{split}.png"))
+    return plots.image_grid(display_images(part.images[chosen]), titles, path,
                             cols=8 if n <= 64 else 10, title=f"{dataset} {split}: {n} images, the classes in turn")
 
 
