@@ -12,6 +12,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, closest, unknown_name
+from .validate import MAX_INPUT_SIZE, MAX_SEED
 
 
 def _opt(default, help, choices=None, parse=None, metavar=None):
@@ -112,6 +113,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64-bit seeds (cnnlab.validate.MAX_SEED)
+            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
+        for name in ("resize", "image_size"):  # a checkpoint with a larger input size is refused at load
+            if (getattr(self, name) or 0) > MAX_INPUT_SIZE:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at most {MAX_INPUT_SIZE} (pixels a side), got "
+                                  f"{getattr(self, name)}")
         if self.dataset.startswith("folder:"):  # an absolute path: the run's views find the folder from anywhere
             self.dataset = "folder:" + os.path.abspath(os.path.expanduser(self.dataset[len("folder:"):]))
         if self.tensorboard:  # before anything is written: say at once how to get it

@@ -16,7 +16,7 @@ from torch import nn
 
 from . import plots
 from .data import Split, display_images, display_input, load_dataset
-from .errors import CheckpointError, ConfigError, ImageError
+from .errors import CheckpointError, ConfigError, DatasetError, ImageError
 from .evaluate import confident_mistakes, confusion_matrix, most_confused, per_class_accuracy, predict_split, top_k
 from .inspect import forward_with_hooks
 from .rundir import TrainedModel, checkpoint_path, from_module, load_trained, read_run
@@ -138,7 +138,10 @@ def picture_batch(pictures, loaded: TrainedModel) -> tuple[torch.Tensor, str]:
 
 
 def check_limit(limit, data, least: int = 1) -> None:
-    """ConfigError unless --limit N (None: not given) is a count of `data`'s test images."""
+    """ConfigError unless --limit N (None: not given) is a count of `data`'s test images; DatasetError when there
+    are none (an accuracy of none is no figure)."""
+    if len(data.test) == 0:
+        raise DatasetError(f"{data.source}: data set '{data.name}' has no test images: nothing to evaluate on")
     if limit is not None and not least <= limit <= len(data.test):
         raise ConfigError(f"--limit must be in {least}-{len(data.test)} (the {data.name} test images), got {limit}")
 
@@ -147,9 +150,19 @@ def check_limit(limit, data, least: int = 1) -> None:
 SHOW_DEFAULT = 16  # images `cnnlab show` draws unless told (fewer when the split is smaller)
 
 
+def classes_in_turn(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of n images taking the classes in turn: the first image of each class, then the second of each,
+    and so on (deterministic), so a grid shows every class even of a split stored class by class."""
+    order = torch.argsort(labels, stable=True)  # class by class, each class in its stored order
+    starts = torch.cumsum(torch.bincount(labels), 0) - torch.bincount(labels)
+    rank = torch.empty_like(labels)
+    rank[order] = torch.arange(len(labels)) - starts[labels[order]]  # the image's place within its class
+    return torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)[:n]
+
+
 def show(dataset: str, limit: int | None = None, split: str = "test", out=None, data_dir=None) -> Path:
-    """A grid of the first `limit` images of a data set split (default SHOW_DEFAULT, at most PICTURE_LIMIT), each
-    with its class name. Default: ./DATASET-SPLIT.png"""
+    """A grid of `limit` images of a data set split (default SHOW_DEFAULT, at most PICTURE_LIMIT) taking the
+    classes in turn, each with its class name. Default: ./DATASET-SPLIT.png"""
     from .data import dataset_label
 
     data = load_dataset(dataset, data_dir)
@@ -159,9 +172,11 @@ def show(dataset: str, limit: int | None = None, split: str = "test", out=None, 
     n = limit if limit is not None else min(SHOW_DEFAULT, len(part))
     if not 1 <= n <= min(len(part), PICTURE_LIMIT):
         raise ConfigError(f"--limit must be in 1-{min(len(part), PICTURE_LIMIT)} (images one picture shows), got {n}")
-    titles = [data.classes[int(k)] for k in part.labels[:n]]
-    return plots.image_grid(display_images(part.images[:n]), titles, _out(out, Path(f"{dataset_label(dataset)}-{split}.png")),
-                            cols=8 if n <= 64 else 10, title=f"{dataset} {split}: images 0-{n - 1}")
+    chosen = classes_in_turn(part.labels, n)
+    titles = [data.classes[int(k)] for k in part.labels[chosen]]
+    path = _out(out, Path(f"{dataset_label(dataset)}-{split}.png"))
+    return plots.image_grid(display_images(part.images[chosen]), titles, path,
+                            cols=8 if n <= 64 else 10, title=f"{dataset} {split}: {n} images, the classes in turn")
 
 
 # ---------------------------------------------------------------- curves

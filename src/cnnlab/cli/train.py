@@ -126,7 +126,7 @@ def run_train(args):
 def run_eval(args):
     from ..distributed import select_device
     from ..errors import ConfigError
-    from ..evaluate import evaluate, per_class_accuracy
+    from ..evaluate import evaluate, per_class_accuracy, shown_accuracy, untested_warning
     from ..rundir import load_trained
     from ..views import check_limit
 
@@ -144,9 +144,12 @@ def run_eval(args):
     print(f"{trained.name} on {data.name} test ({score.count:,} images, {how}): loss {score.loss:.4f}, "
           f"accuracy {score.accuracy:.4f}")
     if args.per_class:
+        rows = per_class_accuracy(score.logits, score.labels, data.classes)
         print(f"{'class':<14} {'accuracy':>8} {'images':>7}")
-        for name, class_acc, n in per_class_accuracy(score.logits, score.labels, data.classes):
-            print(f"{name:<14} {class_acc:>8.4f} {n:>7,}")
+        for name, class_acc, n in rows:
+            print(f"{name:<14} {shown_accuracy(class_acc):>8} {n:>7,}")
+        if untested_warning(rows):
+            print(untested_warning(rows), file=sys.stderr)
 
 
 def run_recipes(args):
