@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import rundir
-from ..errors import CnnlabError
+from ..errors import CheckpointError, CnnlabError
 from . import engine
 from .loader import Network, Source, load_network
 
@@ -289,7 +289,7 @@ class Explorer:
 
 def _planned_epochs(run_dir: Path) -> int | None:
     """The epochs a run was started for (config.json), None before cnnlab train has written it."""
-    try:
-        return int(json.loads((run_dir / rundir.CONFIG).read_text())["config"]["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
+    try:  # read with bounds and checked: the followed directory may hold anything
+        return int(rundir.read_config(run_dir)["config"]["epochs"])
+    except (OSError, CheckpointError, KeyError, TypeError, ValueError):
         return None
