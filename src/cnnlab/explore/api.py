@@ -2,7 +2,6 @@
 per endpoint over engine.py. Every field a request carries is checked here for type and range before it is used,
 so a wrong or hostile request gets a RequestError (400, a message) and never reaches engine.py malformed."""
 import base64
-import json
 import re
 import sys
 import threading
