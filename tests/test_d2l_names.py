@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import cnnlab.d2l as d2l
+from cnnlab import d2l
 
 SEEDS = Path(__file__).parent / "seeds"
 
@@ -81,9 +81,9 @@ def _unresolved(fn) -> list[str]:
                 continue
             value = fn.__globals__.get(name)
             attr = instructions[i + 1] if i + 1 < len(instructions) else None
-            if isinstance(value, types.ModuleType) and attr is not None and attr.opname in ("LOAD_ATTR", "LOAD_METHOD"):
-                if not hasattr(value, attr.argval):
-                    problems.append(f"{fn.__qualname__}: {name}.{attr.argval}")
+            if (isinstance(value, types.ModuleType) and attr is not None
+                    and attr.opname in ("LOAD_ATTR", "LOAD_METHOD") and not hasattr(value, attr.argval)):
+                problems.append(f"{fn.__qualname__}: {name}.{attr.argval}")
     return problems
 
 
@@ -102,8 +102,8 @@ def test_the_name_walk_catches_a_missing_module_attribute():
     def fine(y):
         return d2l.size(y)
 
-    assert _unresolved(broken) == ["test_the_name_walk_catches_a_missing_module_attribute.<locals>.broken: "
-                                   "d2l.no_such_name"]
+    assert _unresolved(broken) == [
+        "test_the_name_walk_catches_a_missing_module_attribute.<locals>.broken: d2l.no_such_name"]
     assert _unresolved(fine) == []
 
 

@@ -50,3 +50,14 @@ def test_cnnlab_first_sets_the_spin_count_before_torch_loads():
     out = run("import cnnlab, os\nimport torch\nfrom cnnlab.openmp import spin_shortened\n"
               "print(os.environ.get('GOMP_SPINCOUNT'), spin_shortened())")
     assert out.split() == ["10000", "False"]
+
+
+def test_the_note_remains_where_the_long_spin_does(monkeypatch):
+    from cnnlab import openmp, report
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(openmp, "_parked", None)  # as where shorten_spin() could not act (no libgomp, say)
+    assert "spin-wait at full length" in report.openmp_note(2) and report.openmp_note(1) is None
+    monkeypatch.setattr(openmp, "_parked", "a parked thread")
+    assert report.openmp_note(2) is None

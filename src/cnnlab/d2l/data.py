@@ -48,7 +48,7 @@ class DataIter:
         self.batch_size, self.shuffle, self.resize = batch_size, shuffle, resize
 
     def __len__(self):
-        return -(-len(self.labels) // self.batch_size)
+        return (len(self.labels) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
         images, labels = self.images, self.labels

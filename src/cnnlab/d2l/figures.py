@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..notebook import LiveFigure, in_notebook
-from ..plots import figure, subplots
+from ..plots import subplots
 
 FIGURES_DIR = "d2l-figures"
 _written: set[Path] = set()  # the PNGs this process has written, so that none overwrites another
@@ -116,9 +116,8 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
         show(fig, "plot")
 
 
-def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.5, path=None):
-    """A grid of images with optional titles (d2l 3.5); returns the axes, flattened. `path` (cnnlab's): where to
-    write the PNG outside Jupyter, instead of d2l-figures/show_images.png."""
+def image_grid(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.5):
+    """show_images' figure and flattened axes, not yet shown."""
     fig, axes = subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
     axes = axes.flatten()
     for i, (ax, img) in enumerate(zip(axes, imgs)):
@@ -127,6 +126,13 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
         ax.axes.get_yaxis().set_visible(False)
         if titles:
             ax.set_title(titles[i])
+    return fig, axes
+
+
+def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.5, path=None):
+    """A grid of images with optional titles (d2l 3.5); returns the axes, flattened. `path` (cnnlab's): where to
+    write the PNG outside Jupyter, instead of d2l-figures/show_images.png."""
+    fig, axes = image_grid(imgs, num_rows, num_cols, titles, scale)
     show(fig, "show_images", path)
     return axes
 

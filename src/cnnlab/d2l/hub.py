@@ -4,6 +4,7 @@ naming the URL, the reason and where to put the file by hand."""
 import hashlib
 import http.client
 import os
+import shutil
 import tarfile
 import tempfile
 import urllib.error
@@ -19,6 +20,7 @@ DATA_HUB = {
     "kaggle_house_train": (DATA_URL + "kaggle_house_pred_train.csv", "585e9cc93e70b39160e7921475f9bcd7d31219ce"),
     "kaggle_house_test": (DATA_URL + "kaggle_house_pred_test.csv", "fa19780a7b011d9b009e8bff8e99922a8ee2eb90"),
 }
+DEFAULT_CACHE = os.path.join("..", "data")  # the book's: a data/ folder beside the notebooks' folder
 TIMEOUT = 30  # seconds without an answer before a download counts as failed
 
 
@@ -37,7 +39,7 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def download(name: str, cache_dir=os.path.join("..", "data")) -> str:
+def download(name: str, cache_dir=DEFAULT_CACHE) -> str:
     """The local path of DATA_HUB[name]'s file in `cache_dir` (d2l's default: ../data), downloaded first unless a
     copy with the right SHA-1 is there. The file is renamed into place only once its SHA-1 matches."""
     if name not in DATA_HUB:
@@ -53,8 +55,7 @@ def download(name: str, cache_dir=os.path.join("..", "data")) -> str:
     try:
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(fd, "wb") as out:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    out.write(block)
+                shutil.copyfileobj(response, out, 1 << 16)
         # URLError and timeouts are OSErrors; a dropped connection can be an HTTPException
         except (OSError, http.client.HTTPException, ValueError) as error:
             raise DatasetError(f"{url}: cannot download d2l's '{name}' ({_reason(error)}); check the network "

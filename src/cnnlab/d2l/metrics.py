@@ -102,9 +102,10 @@ def evaluate_loss(net, data_iter, loss) -> float:
     """The mean of `loss` over `data_iter` (d2l 4.4): `loss` must give one value per example (reduction='none');
     labels are reshaped to the output's shape, as the book's regression examples need."""
     total, count = 0.0, 0
-    for X, y in data_iter:
-        out = net(X)
-        l = loss(out, y.reshape(out.shape))
-        total += float(l.sum())
-        count += l.numel()
+    with torch.no_grad():  # an evaluation: no graph to build (the book builds and drops one)
+        for X, y in data_iter:
+            out = net(X)
+            l = loss(out, y.reshape(out.shape))
+            total += float(l.sum())
+            count += l.numel()
     return total / count

@@ -9,7 +9,7 @@ from torch import nn
 from ..notebook import Progress, bar, in_notebook
 from ..report import openmp_note
 from .data import get_fashion_mnist_labels
-from .figures import Animator, show_images
+from .figures import Animator, image_grid, show
 from .metrics import Timer, correct, evaluate_accuracy, evaluate_accuracy_gpu
 from .models import xavier_init
 
@@ -66,7 +66,8 @@ def predict_ch3(net, test_iter, n: int = 6) -> None:
     trues = get_fashion_mnist_labels(y)
     preds = get_fashion_mnist_labels(net(X).argmax(axis=1))
     titles = [true + "\n" + pred for true, pred in zip(trues, preds)]
-    show_images(X[0:n].reshape((n, 28, 28)), 1, n, titles=titles[0:n])
+    fig, _ = image_grid(X[0:n].reshape((n, 28, 28)), 1, n, titles=titles[0:n])
+    show(fig, "predict_ch3")  # show_images' grid, under its own name in d2l-figures/
 
 
 def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, path=None) -> None:
@@ -126,4 +127,4 @@ def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, pa
             print(f"epoch {epoch + 1}/{num_epochs}: loss {train_l:.3f}, train acc {train_acc:.3f}, "
                   f"test acc {test_acc:.3f}", flush=True)
     print(f"loss {train_l:.3f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}")
-    print(f"{count * num_epochs / timer.sum():.1f} examples/sec on {str(device)}")
+    print(f"{count * num_epochs / timer.sum():.1f} examples/sec on {device!s}")
