@@ -264,3 +264,12 @@ def test_resnet18_is_the_books_small_image_resnet():
     assert sum(p.numel() for p in net.parameters()) == 11_689_512 - 9_408 - 128 - 513_000 - 1_792 + 3_840 + 896 \
         + 768 + 5_130
     assert math.prod(net.resnet_block4[0].conv1.weight.shape) == 512 * 256 * 9
+
+
+def test_a_working_directory_without_room_for_figures_is_one_clear_error(figures):
+    from cnnlab.errors import ConfigError
+
+    figures.write_text("a file where the folder would go")
+    with pytest.raises(ConfigError, match=r"d2l-figures: cannot create the folder for d2l's figures \(.*\); work in a "
+                                          r"writable directory \(os.chdir\) or pass path="):
+        d2l.plot([1.0, 2.0])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError
 from ..notebook import LiveFigure, in_notebook
 from ..plots import subplots
 
@@ -19,7 +20,11 @@ def figure_path(name: str) -> Path:
     figure of this process overwrites another (a script that calls plot() three times keeps three files; running
     it again replaces them). The first figure in a folder says where the figures go."""
     folder = Path(FIGURES_DIR).resolve()
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{folder}: cannot create the folder for d2l's figures ({error.strerror or error}); "
+                          f"work in a writable directory (os.chdir) or pass path=") from None
     if folder not in _told:
         print(f"d2l figures are written to {folder}/ (outside Jupyter there is no window to show them)")
         _told.add(folder)
@@ -31,13 +36,16 @@ def figure_path(name: str) -> Path:
 
 
 def show(fig, name: str, path=None) -> Path | None:
-    """A finished figure: inline in a notebook, else a PNG (`path`, or a new one in d2l-figures/); returns the file."""
-    if in_notebook() and path is None:
+    """A finished figure: inline in a notebook; written as a PNG to `path` if given, and outside a notebook to a
+    new file in d2l-figures/ otherwise. Returns the file written, if any."""
+    notebook = in_notebook()
+    if notebook:
         from IPython.display import Image, display
 
         from ..notebook import png_bytes
 
         display(Image(data=png_bytes(fig)))
+    if notebook and path is None:
         return None
     path = Path(path) if path is not None else figure_path(name)
     fig.savefig(path, dpi=100)

@@ -106,7 +106,8 @@ def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, pa
                 sums += torch.stack([(l * X.shape[0]).double(), correct(y_hat, y).double()])
             count += X.shape[0]
             point = (i + 1) % max(1, num_batches // 5) == 0 or i == num_batches - 1
-            if point or (progress and time.monotonic() - shown >= PROGRESS_INTERVAL):
+            due = progress is not None and (point or time.monotonic() - shown >= PROGRESS_INTERVAL)
+            if point or due:
                 total_loss, hits = sums.tolist()
                 train_l, train_acc = total_loss / count, hits / count
             timer.stop()
@@ -114,7 +115,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, pa
                 animator.add(epoch + (i + 1) / num_batches, (train_l, train_acc, None))
             if progress:
                 seen += X.shape[0]
-                if point or time.monotonic() - shown >= PROGRESS_INTERVAL:
+                if due:
                     progress.update(f"epoch {epoch + 1}/{num_epochs} {bar(i + 1, num_batches)} loss {train_l:.3f}, "
                                     f"train acc {train_acc:.3f}, {seen / timer.sum():,.0f} examples/sec", force=True)
                     shown = time.monotonic()
