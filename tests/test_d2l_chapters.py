@@ -186,6 +186,30 @@ def test_evaluate_loss_averages_a_per_example_loss_over_the_iterator():
         pytest.approx(expected, rel=1e-5)
 
 
+def test_the_polynomial_regression_of_the_overfitting_chapter(figures):
+    """4.4's loop: train_epoch_ch3 on a regression with MSELoss(reduction='none'), evaluate_loss, a log-scale
+    Animator; and 4.10's plot of two curves against a list of epochs."""
+    torch.manual_seed(0)
+    features = torch.randn(100, 4)
+    labels = features @ torch.tensor([5.0, 1.2, -3.4, 5.6]) + 0.1 * torch.randn(100)
+    loss = nn.MSELoss(reduction="none")
+    net = nn.Sequential(nn.Linear(4, 1, bias=False))
+    train_iter = d2l.load_array((features, labels.reshape(-1, 1)), 10)
+    test_iter = d2l.load_array((features, labels.reshape(-1, 1)), 10, is_train=False)
+    trainer = torch.optim.SGD(net.parameters(), lr=0.01)
+    animator = d2l.Animator(xlabel="epoch", ylabel="loss", yscale="log", xlim=[1, 20], ylim=[1e-3, 1e2],
+                            legend=["train", "test"])
+    losses = []
+    for epoch in range(20):
+        d2l.train_epoch_ch3(net, train_iter, loss, trainer)
+        losses.append(d2l.evaluate_loss(net, test_iter, loss))
+        animator.add(epoch + 1, (d2l.evaluate_loss(net, train_iter, loss), losses[-1]))
+    assert losses[-1] < losses[0] / 10 and animator.axes[0].get_yscale() == "log"
+    d2l.plot(list(range(1, 21)), [losses, losses], xlabel="epoch", ylabel="rmse", xlim=[1, 20],
+             legend=["train", "valid"], yscale="log")
+    assert sorted(p.name for p in figures.iterdir()) == ["animator.png", "plot.png"]
+
+
 # ---------------------------------------------------------------- 6 convolutional networks, with the aliases
 def test_the_convolution_chapters_cells_written_with_the_framework_aliases():
     X = d2l.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])

@@ -147,12 +147,13 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
 
 class Animator:
     """Lines that grow point by point (d2l 3.6's training curves). In Jupyter: one figure in the cell, redrawn in
-    place by each add(), leaving the cell's other output alone. Elsewhere the figure is rewritten at each add() to
-    its PNG in d2l-figures/ (`name`.png) or to `path`."""
+    place by each add(), leaving the cell's other output alone. Elsewhere the figure is written to its PNG in
+    d2l-figures/ (`name`.png) or to `path`: at each add(), or with autosave=False only when save() is called
+    (train_ch3 and train_ch6 save once an epoch: rendering a PNG costs as much as many training steps)."""
 
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale="linear",
                  yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1, ncols=1, figsize=(3.5, 2.5), path=None,
-                 name="animator"):
+                 name="animator", autosave=True):
         legend = legend or []
         self.fig, axes = subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = list(axes.flatten())
@@ -160,7 +161,7 @@ class Animator:
         self.X, self.Y, self.fmts = None, None, fmts
         self.notebook = in_notebook()
         self.path = Path(path) if path is not None else None
-        self.name = name
+        self.name, self.autosave = name, autosave
         self.live = None  # the cell's figure output, made by the first add()
 
     def add(self, x, y):
@@ -192,7 +193,12 @@ class Animator:
                 self.live = LiveFigure(self.fig)
             else:
                 self.live.update()
+        if self.autosave:
+            self.save()
+
+    def save(self):
+        """Write the figure to its PNG (outside Jupyter, or when given a path)."""
         if self.path is None and not self.notebook:
-            self.path = figure_path(self.name)  # chosen at the first point, so an unused Animator leaves no file
+            self.path = figure_path(self.name)  # chosen at the first write, so an unused Animator leaves no file
         if self.path is not None:
             self.fig.savefig(self.path, dpi=100)

@@ -45,11 +45,12 @@ def train_ch3(net, train_iter, test_iter, loss, num_epochs: int, updater) -> Non
     self-check; here a run outside that range prints a note instead of raising, since an exercise may well land
     there on purpose."""
     animator = Animator(xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9],
-                        legend=["train loss", "train acc", "test acc"], name="train_ch3")
+                        legend=["train loss", "train acc", "test acc"], name="train_ch3", autosave=False)
     for epoch in range(num_epochs):
         train_metrics = train_epoch_ch3(net, train_iter, loss, updater)
         test_acc = evaluate_accuracy(net, test_iter)
         animator.add(epoch + 1, train_metrics + (test_acc,))
+        animator.save()
         print(f"epoch {epoch + 1}/{num_epochs}: loss {train_metrics[0]:.3f}, train acc {train_metrics[1]:.3f}, "
               f"test acc {test_acc:.3f}", flush=True)
     train_loss, train_acc = train_metrics
@@ -73,7 +74,8 @@ def predict_ch3(net, test_iter, n: int = 6) -> None:
 def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, path=None) -> None:
     """d2l's train_ch6: Xavier-uniform init of every Linear and Conv2d, plain SGD at `lr`, cross-entropy; the
     curves (train loss, train acc, test acc) live, then d2l's two closing lines. In a terminal one line per epoch
-    as well, and the curves in d2l-figures/train_ch6.png (or `path`). Returns nothing, as d2l's does.
+    as well, and the curves in d2l-figures/train_ch6.png (or `path`), rewritten after every epoch. Returns
+    nothing, as d2l's does.
 
     The running sums stay on the device, in float64 as d2l's Python floats are: the host waits for them only
     when the curves get a point (5 times an epoch, as in d2l), so the printed figures are d2l's to the last digit
@@ -87,7 +89,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, pa
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     loss = nn.CrossEntropyLoss()
     animator = Animator(xlabel="epoch", xlim=[1, num_epochs], legend=["train loss", "train acc", "test acc"],
-                        path=None if in_notebook() else path, name="train_ch6")
+                        path=None if in_notebook() else path, name="train_ch6", autosave=False)
     progress = Progress(f"epoch 1/{num_epochs}") if animator.notebook else None
     timer, num_batches, seen, shown = Timer(), len(train_iter), 0, time.monotonic()
     for epoch in range(num_epochs):
@@ -121,6 +123,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs: int, lr: float, device, pa
                     shown = time.monotonic()
         test_acc = evaluate_accuracy_gpu(net, test_iter)
         animator.add(epoch + 1, (None, None, test_acc))
+        animator.save()  # the PNG once an epoch, beside the epoch's line
         if progress:
             progress.update(f"epoch {epoch + 1}/{num_epochs} done: loss {train_l:.3f}, train acc {train_acc:.3f}, "
                             f"test acc {test_acc:.3f}", force=True)
