@@ -5,9 +5,9 @@ docs/d2l.md."""
 from importlib import import_module
 
 from ..ops import corr2d  # d2l 6.2's loop, the first rung of cnnlab's convolution ladder
-from .aliases import (abs, arange, argmax, astype, concat, cos, cosh, exp, eye, float32, int32, linspace, log, matmul,
-                      meshgrid, nn_Module, normal, numpy, ones, rand, randn, reduce_mean, reduce_sum, reshape, sin, sinh,
-                      size, stack, tanh, tensor, to, transpose, zeros)
+from .aliases import (abs, arange, argmax, astype, concat, cos, cosh, exp, eye, float32, int32, linspace, log,
+                      matmul, meshgrid, nn_Module, normal, numpy, ones, rand, randn, reduce_mean, reduce_sum, reshape,
+                      sin, sinh, size, stack, tanh, tensor, to, transpose, zeros)
 from .data import get_dataloader_workers, get_fashion_mnist_labels, load_array, load_data_fashion_mnist, synthetic_data
 from .figures import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
 from .hub import DATA_HUB, DATA_URL, download, download_all, download_extract
