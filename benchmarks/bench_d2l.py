@@ -87,11 +87,26 @@ class QuietAnimator:
         self.ax.grid()
 
 
+def reference_evaluate_accuracy_gpu(net, data_iter, device=None):
+    """d2l 2.0's evaluate_accuracy_gpu: an Accumulator fed one Python float per batch (cnnlab's keeps the counts
+    on the device)."""
+    if isinstance(net, nn.Module):
+        net.eval()
+        if not device:
+            device = next(iter(net.parameters())).device
+    metric = d2l.Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            metric.add(d2l.accuracy(net(X), y), d2l.size(y))
+    return metric[0] / metric[1]
+
+
 def reference_train_ch6():
     """Seed 003's train_ch6, exactly as printed, over d2l's helpers."""
     book = types.SimpleNamespace(Animator=QuietAnimator, Timer=d2l.Timer, Accumulator=d2l.Accumulator,
                                  accuracy=d2l.accuracy)
-    namespace = {"torch": torch, "nn": nn, "d2l": book, "evaluate_accuracy_gpu": d2l.evaluate_accuracy_gpu}
+    namespace = {"torch": torch, "nn": nn, "d2l": book, "evaluate_accuracy_gpu": reference_evaluate_accuracy_gpu}
     (cell,) = [c for c in seed_cells("lenet") if "def train_ch6" in c]
     run_cell(cell, namespace)
     return namespace["train_ch6"]
@@ -105,6 +120,14 @@ def seed_lenet() -> nn.Module:
 
 
 # ---------------------------------------------------------------- measurements
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
 def one_pass(loader) -> float:
     start, n = time.perf_counter(), 0
     for X, y in loader:
@@ -183,7 +206,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     os.chdir(args.out)
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} torch threads, "
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
           f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}; reference: DataLoader with "
           f"{D2L_WORKERS} workers over PIL images", flush=True)

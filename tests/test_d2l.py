@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import cnnlab.d2l as d2l
+import cnnlab.d2l.data as d2l_data
 from cnnlab.data import Dataset, Split, load_dataset
 
 SEEDS = Path(__file__).parent / "seeds"
@@ -59,7 +60,7 @@ def small_fashion(monkeypatch, tmp_path):
                            Split(full.test.images[:test], full.test.labels[:test]),
                            full.classes, full.mean, full.std, full.source)
 
-        monkeypatch.setattr(d2l, "load_dataset", subset)
+        monkeypatch.setattr(d2l_data, "load_dataset", subset)
 
     monkeypatch.chdir(tmp_path)
     return use
@@ -106,7 +107,7 @@ def test_seed_003_lenet_runs_unchanged_with_its_own_train_ch6(small_fashion, tmp
     assert "training on cpu" in lines
     assert lines[-2].startswith("loss ") and ", train acc " in lines[-2] and ", test acc " in lines[-2]
     assert lines[-1].endswith(" examples/sec on cpu")
-    assert (tmp_path / "animator.png").stat().st_size > 0  # d2l's Animator shows nothing outside Jupyter
+    assert (tmp_path / "d2l-figures" / "animator.png").stat().st_size > 0  # d2l's Animator shows nothing here
 
 
 def test_seed_003_alexnet_vgg_nin_run_unchanged_with_d2l_train_ch6(small_fashion, monkeypatch, tmp_path):
@@ -120,7 +121,8 @@ def test_seed_003_alexnet_vgg_nin_run_unchanged_with_d2l_train_ch6(small_fashion
         assert "training on cpu" in lines, net_name
         assert lines[-2].startswith("loss ") and lines[-1].endswith("examples/sec on cpu"), net_name
         assert any(line.endswith("torch.Size([1, 10])") for line in lines), net_name
-    assert (tmp_path / "train_ch6.png").stat().st_size > 0
+    assert (tmp_path / "d2l-figures" / "train_ch6.png").stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["d2l-figures"]  # no loose PNGs in the working directory
 
 
 def test_load_data_fashion_mnist_yields_float_images_in_0_1_like_d2l():
@@ -187,9 +189,11 @@ def test_show_images_and_animator_write_pngs_outside_jupyter(tmp_path, monkeypat
     for epoch in (1, 2, 3):
         animator.add(epoch, (1 / epoch, None if epoch == 2 else epoch / 3))
     assert animator.X == [[1, 2, 3], [1, 3]] and animator.Y[1] == [1 / 3, 1.0]
-    assert (tmp_path / "show_images.png").stat().st_size > 0 and (tmp_path / "animator.png").stat().st_size > 0
+    figures = tmp_path / "d2l-figures"
+    assert (figures / "show_images.png").stat().st_size > 0 and (figures / "animator.png").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d2l-figures"]
     out = capsys.readouterr().out
-    assert "show_images.png" in out and out.count("animator.png") == 1  # said once, not at every point
+    assert out.count("d2l-figures") == 1 and out.count("\n") == 1  # said once, not at every figure or point
 
 
 def test_d2l_leaves_pyplot_and_the_backend_alone(tmp_path):
@@ -203,5 +207,6 @@ def test_d2l_leaves_pyplot_and_the_backend_alone(tmp_path):
 
 
 def test_a_d2l_name_it_does_not_cover_says_what_it_covers():
-    with pytest.raises(AttributeError, match="cnnlab.d2l has no 'set_figsize': it covers .*train_ch6"):
-        d2l.set_figsize()
+    with pytest.raises(AttributeError, match="cnnlab.d2l has no 'Vocab': it covers the names .* up to its modern-CNN "
+                                             "chapter .*docs/d2l.md"):
+        d2l.Vocab()

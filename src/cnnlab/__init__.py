@@ -13,14 +13,18 @@ from .version import __version__
 # (OMP_WAIT_POLICY=PASSIVE) cost ~40% on an idle machine. A short spin keeps both: measured idle 17-22k images/s
 # (spinning: 18-21k), beside two busy processes ~4-5k (passive: ~4.8k). The user's own OMP_WAIT_POLICY or
 # GOMP_SPINCOUNT wins.
-# libgomp reads the variable once, when torch loads it: this is the one place it can be set, and only when cnnlab
-# is imported before torch (always so for the `cnnlab` command). A notebook or script that imports torch first
-# (as every d2l seed does) keeps the long spin: that, not the kernel, made notebook training slow (2 threads: a
-# few times slower than the same notebook importing cnnlab first; benchmarks/bench_notebook.py). Setting the
-# variable after the fact would only make config.json record a setting not in force, so cnnlab leaves it unset;
-# the reporter's header then says how to get the speed back (report.openmp_note).
-if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# libgomp reads the variable once, when torch loads it: set here when cnnlab is imported before torch (always so
+# for the `cnnlab` command). A notebook or script that imports torch first (as every d2l seed and the book do)
+# would keep the long spin, which made such notebooks a few times slower (benchmarks/bench_notebook.py); for
+# them openmp.shorten_spin() gets libgomp's own short spin after the fact (how: cnnlab/openmp.py; figures:
+# benchmarks/bench_openmp.py and docs/d2l.md). torch is then loaded already, so this costs no import time.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    if "torch" not in sys.modules:
+        os.environ["GOMP_SPINCOUNT"] = "10000"
+    else:
+        from .openmp import shorten_spin
+
+        shorten_spin()
 
 # public name -> the module that defines it
 _EXPORTS = {

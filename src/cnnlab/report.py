@@ -13,8 +13,10 @@ from .notebook import LiveFigure, Progress, bar, in_notebook
 
 def openmp_note(threads: int) -> str | None:
     """A line for runs whose OpenMP threads keep libgomp's long spin-wait (torch imported before cnnlab, nothing
-    set by the user; see cnnlab/__init__.py), else None."""
-    if threads < 2 or "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+    set by the user, and the short spin could not be had after the fact; see cnnlab/openmp.py), else None."""
+    from .openmp import spin_shortened, user_set_wait_policy
+
+    if threads < 2 or user_set_wait_policy() or spin_shortened():
         return None
     return ("note: torch was imported before cnnlab, so OpenMP's threads spin-wait at full length, which makes "
             "training several times slower on a shared CPU; import cnnlab before torch (restart the kernel first "
