@@ -15,11 +15,12 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from .. import rundir
+from .. import pictures, rundir
 from ..errors import CnnlabError
 from ..signals import Interrupt
 from . import engine
-from .loader import Network, Source, load_network
+from ..trained import TrainedNetwork as Network
+from .loader import Source, load_network
 
 MAX_JSON_BYTES = engine.MAX_UPLOAD_BYTES * 4 // 3 + 65536  # a drawing as a data URL plus the request's fields
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -76,7 +77,7 @@ class Explorer:
         installed, else the synthetic set)."""
         from ..data import load_dataset, locate
 
-        name, data_dir = net.dataset, net.data_dir
+        name, data_dir = net.dataset_name, net.data_dir
         if name is None:
             name, data_dir = ("fashion-mnist" if locate("fashion-mnist") else "synthetic"), None
         key = (name, data_dir)
@@ -117,10 +118,8 @@ class Explorer:
                 raw = base64.b64decode(spec.get("raw", ""), validate=True)
             except ValueError:
                 raise RequestError("pixels: not valid base64") from None
-            if len(raw) != engine.NATIVE ** 2:
-                raise RequestError(f"pixels: expected {engine.NATIVE ** 2} bytes (28x28), got {len(raw)}")
             steps = spec.get("steps") if isinstance(spec.get("steps"), list) else []
-            return np.frombuffer(raw, np.uint8).reshape(engine.NATIVE, engine.NATIVE), [str(s)[:200] for s in steps]
+            return pictures.from_raw(raw, net).numpy(), [str(s)[:200] for s in steps]
         raise RequestError(f"unknown input kind {kind!r}: drawing, test or pixels")
 
     # ------------------------------------------------------------ API
@@ -130,9 +129,10 @@ class Explorer:
         from ..inspect import count_params
 
         return {"source": source.describe(), "model": net.name, "classes": list(net.classes),
-                "input_size": net.input_size, "normalize": [net.mean, net.std], "dataset": net.dataset,
+                "input_size": net.input_size, "normalize": [net.mean, net.std], "dataset": net.dataset_name,
+                "in_channels": net.in_channels,
                 "trained": net.trained, "epoch": net.epoch, "parameters": count_params(net.model),
-                "fit": "frame" if (net.dataset or "").startswith("fashion") else "mnist"}
+                "fit": "frame" if (net.dataset_name or "").startswith("fashion") else "mnist"}
 
     def forward(self, body) -> dict:
         net = self.network(body.get("source"))
@@ -159,10 +159,10 @@ class Explorer:
         result["classes"] = engine.class_names(net, np.zeros((1, len(net.classes))))
         return result
 
-    def upload(self, data: bytes, name: str, invert: str) -> dict:
+    def upload(self, data: bytes, name: str, invert: str, sid=None) -> dict:
         if invert not in ("auto", "yes", "no"):
             raise RequestError(f"invert must be auto, yes or no, not '{invert}'")
-        pixels, steps = engine.upload_pixels(data, name, invert)
+        pixels, steps = engine.upload_pixels(data, name, invert, self.network(sid))  # converted for that network
         return {"raw": base64.b64encode(pixels.tobytes()).decode(), "steps": [f"{name}: {steps[0]}", *steps[1:]]}
 
     def live_events(self, sid, index):
@@ -174,7 +174,7 @@ class Explorer:
         run_dir = source.run_dir
         last_pt = rundir.last_checkpoint(run_dir)
         last = Source(id=f"{source.id}-live", label=f"{run_dir.name}/{last_pt.name}", kind="checkpoint",
-                      path=last_pt, run_dir=run_dir)
+                      path=last_pt, run_dir=run_dir, model=source.model)
         planned = _planned_epochs(run_dir)
         seen, sent, pinged = None, set(), time.monotonic()
         yield "waiting", {"run": run_dir.name, "epochs": planned}
@@ -322,7 +322,7 @@ class Handler(BaseHTTPRequestHandler):
         ex = self.explorer
         if path == "/api/upload":
             q = self._query()
-            self._json(ex.upload(self._body(), q.get("name", "upload"), q.get("invert", "auto")))
+            self._json(ex.upload(self._body(), q.get("name", "upload"), q.get("invert", "auto"), q.get("source")))
             return
         routes = {"/api/forward": ex.forward, "/api/unit": ex.unit, "/api/explain": ex.explain}
         if path not in routes:
