@@ -178,11 +178,4 @@ def compare(run_dirs, out_dir=None) -> Figure:
 
 
 class CompareFigure(Figure):
-    """compare_params.png; a notebook shows both plots (accuracy against parameters and against time)."""
-
-    def _repr_html_(self) -> str:
-        import base64
-
-        images = "".join(f'<img src="data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}" '
-                         'style="max-width:49%">' for p in (self, self.time_path))
-        return f"<div>{images}</div>"
+    """compare_params.png (accuracy against parameters); .time_path is compare_time.png (against time)."""
