@@ -307,3 +307,14 @@ def test_compare_shows_only_the_settings_that_differ_when_there_are_many_runs():
     assert table.splitlines()[0].startswith("| run | lr | parameters |") and "| b | 0.1 |" in table
     assert "all runs: optimizer sgd, batch 64, train images 1,000" in table
     assert markdown_table(rows[:2]).splitlines()[0].startswith("| run | optimizer | lr | batch | train images |")
+
+
+def test_show_takes_the_whole_split_when_the_limit_is_larger(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for k, name in enumerate(("dark", "light")):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (20, 20), 40 + 150 * k + i).save(tmp_path / "pics" / name / f"{i}.png")
+    code, out, err = run_cli(capsys, "show", f"folder:{tmp_path / 'pics'}", "--limit", 50, "--out", tmp_path / "s.png")
+    assert code == 0 and "--limit 50 is more than the 2 test images of" in err and "showing all 2" in err
+    assert (tmp_path / "s.png").is_file()

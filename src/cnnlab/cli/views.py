@@ -148,7 +148,9 @@ def _notes(figure):
 def run_show(args):
     from ..views import show
 
-    _wrote(show(args.dataset, args.limit, args.split, args.out, args.data_dir))
+    figure = show(args.dataset, args.limit, args.split, args.out, args.data_dir)
+    _notes(figure)
+    _wrote(figure)
 
 
 def _finished(run_dirs) -> list:

@@ -23,13 +23,18 @@ def show(dataset: str, limit: int | None = None, split: str = "test", out=None, 
         raise ConfigError(f"--split must be train or test, got '{split}'")
     part = getattr(data, split)
     n = limit if limit is not None else min(SHOW_DEFAULT, len(part))
-    if not 1 <= n <= min(len(part), PICTURE_LIMIT):
-        raise ConfigError(f"--limit must be in 1-{min(len(part), PICTURE_LIMIT)} (images one picture shows), got {n}")
+    if not 1 <= n <= PICTURE_LIMIT:
+        raise ConfigError(f"--limit must be in 1-{PICTURE_LIMIT} (images one picture shows), got {n}")
+    notes = []
+    if n > len(part):  # more than the split has: all of it
+        notes.append(f"--limit {n} is more than the {len(part):,} {split} images of {data.name}: showing all "
+                     f"{len(part):,}")
+        n = len(part)
     titles = [data.classes[int(k)] for k in part.labels[:n]]
     default = OUTPUTS / "show" / f"{dataset_label(dataset)}-{split}.png"
     path = plots.image_grid(display_images(part.images[:n]), titles, out_path(out, default),
                             cols=8 if n <= 64 else 10, title=f"{dataset} {split}: images 0-{n - 1}")
-    return Figure.of(path, titles=titles)
+    return Figure.of(path, titles=titles, notes=notes)
 
 
 # ---------------------------------------------------------------- curves
