@@ -475,6 +475,8 @@ def test_explore_binds_each_model_to_the_runs_trained_with_it_in_any_order(own_r
     sources = find_sources([str(own_run / "mine")], models=[f"{other}:Other", ref])
     assert sources[0].model == ref and sources[-1].label == f"{other}:Other (untrained)"
     assert not load_network(sources[-1]).trained
+    # only --model: every run under --runs, the user's bound to it
+    assert [(s.label, s.model) for s in find_sources([], runs_root=own_run, models=[ref])][0] == ("mine/best.pt", ref)
 
 
 def test_a_run_of_the_users_network_without_its_model_names_the_explore_command(own_run):

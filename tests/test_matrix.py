@@ -294,3 +294,14 @@ def test_the_python_views_show_as_pngs(lab, kind):
                    views.kernels(given, model=model, out=out / "k.png")):
         png = figure._repr_png_()
         assert png.startswith(b"\x89PNG") and Image.open(io.BytesIO(png)).size[0] > 50
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
+def test_torchscript_and_pt2_exports_carry_the_same_preprocessing(lab, capsys, fmt):
+    run = lab["runs"]["own-colour"]
+    out, _ = cli(capsys, "export", run.path, *run.model_args, "--format", fmt, "--images", 4)
+    path = run.path / ("model.ts.pt" if fmt == "torchscript" else "model.pt2")
+    assert "preprocessing, written into the file (extra file cnnlab.json):" in out
+    meta = cnnlab.export.read_metadata(path)
+    net = trained(run)
+    assert meta["input_shape"] == [3, 28, 28] and meta["mean"] == list(net.mean) and meta["classes"] == list(net.classes)

@@ -65,7 +65,7 @@ def _file_ref(ref: str):
 
 def find_sources(refs, runs_root="runs", input_size: int = 28, models=()) -> list[Source]:
     """Sources for the command line's references: a run directory (its best.pt and last.pt), a .pt file, a
-    registered model name or FILE.py:NAME. With no reference, every run directory under `runs_root`. `models`:
+    registered model name or FILE.py:NAME. Without one, every run directory under `runs_root`. `models`:
     the --model references; each is bound to the runs trained with it (see bind), and one bound to none is shown
     untrained. An unknown reference raises ConfigError (or CheckpointError for a missing file)."""
     from ..models import list_models, model_info
@@ -73,10 +73,10 @@ def find_sources(refs, runs_root="runs", input_size: int = 28, models=()) -> lis
     refs, models = list(refs), list(models)
     user_models = [m for m in models if is_reference(m)]
     refs += [m for m in models if not is_reference(m)]  # a run, checkpoint or name given as --model: one more ref
-    if not refs and not user_models:
+    if not refs:  # every run under runs_root (with only --model given: those too, each bound to its network)
         root = Path(runs_root)
         runs = sorted(p for p in root.iterdir() if is_run_dir(p)) if root.is_dir() else []
-        if not runs:
+        if not runs and not user_models:
             raise ConfigError(f"no run directories under {root}/: give a RUN_DIR, a checkpoint, a model name "
                               "(see `cnnlab models`) or FILE.py:NAME")
         refs = [str(p) for p in runs]
