@@ -50,9 +50,9 @@ VALUE_RANGE = "pixel / 255, in [0, 1], then (x - mean) / std per channel"
 def preprocessing(net) -> dict:
     """What a user of the exported file must do to a picture, from a TrainedNetwork: NCHW float32 of shape
     input_shape, pixels scaled to [0, 1] then normalised per channel; classes in the order of the logits."""
-    from .pictures import _target
+    from .pictures import stored_as
 
-    folder, _, _ = _target(net)
+    folder, _, _ = stored_as(net)
     return {"input_shape": [net.in_channels, net.input_size, net.input_size], "channels": net.in_channels,
             "colour": "rgb" if net.in_channels == 3 else "grey",
             "picture": ("shorter side scaled, centre square cut (as the image folder was read)" if folder else

