@@ -242,7 +242,7 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
     "resume-with-settings": (["train", "--resume", "{run}", "--lr", "0.1"],
                              r"--resume keeps the run's saved settings, and these differ from them: --lr 0\.1 \(the run "
                              r"has \S+\); only --epochs, --device, --threads may change"),
-    "resume-without-run": (["train", "--resume", "{tmp}/nothing"], r"/nothing/last\.pt: no such checkpoint file"),
+    "resume-without-run": (["train", "--resume", "{tmp}/nothing"], r"/nothing: no such run directory"),
     "new-run-in-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}"],
                           r"cannot write run directory \S+/a-file: File exists; choose another with --out"),
     "out-under-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}/run"],

@@ -34,7 +34,9 @@ def tiny_cifar(n_train=50, n_test=20, seed=0):
 
 
 @pytest.fixture
-def cifar_archive(tmp_path):
+def cifar_archive(tmp_path, monkeypatch):
+    """A tiny archive in CIFAR-10's format: not the official file, so read with CNNLAB_UNVERIFIED_DATA=1."""
+    monkeypatch.setenv(cifar.UNVERIFIED, "1")
     train, test = tiny_cifar()
     path = tmp_path / "dl" / cifar.ARCHIVE
     path.parent.mkdir()

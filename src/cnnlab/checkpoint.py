@@ -1,6 +1,7 @@
 """Files written atomically (temporary file in the same directory, fsync, rename) and PyTorch files read
 safely (`torch.load(weights_only=True)`: a checkpoint can hold tensors and plain data, never code). What a
 checkpoint holds, and the run directory around it, belong to cnnlab.rundir."""
+import errno
 import io
 import os
 import pickle
@@ -22,6 +23,8 @@ def atomic_write_bytes(path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:  # the old file, if any, is untouched: only the temporary file was written
+        raise _write_error(path, error) from None
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -29,6 +32,15 @@ def atomic_write_bytes(path, data: bytes) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def _write_error(path: Path, error: OSError) -> CheckpointError:
+    """One line for a file that could not be written: where, why, and that the earlier version is intact."""
+    kept = f"; the earlier {path.name} there is intact" if path.exists() else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CheckpointError(f"{path}: cannot save it: the disk is full (no space left in {path.parent}){kept}; "
+                               f"free some space, then resume (cnnlab train --resume {path.parent})")
+    return CheckpointError(f"{path}: cannot save it: {error.strerror or error}{kept}")
 
 
 def remove_stale_temporaries(directory, names) -> list[Path]:

@@ -4,6 +4,8 @@ the python version of the archive (pickled numpy arrays) is refused, since unpic
 
 A directory holds the data as the archive, as its extracted cifar-10-batches-bin/ folder, or as the six .bin
 files themselves. data.py finds and downloads it (MD5-checked); this module reads and checks it."""
+import os
+import sys
 import tarfile
 import zlib
 from pathlib import Path
@@ -20,6 +22,8 @@ TEST_FILES = ("test_batch.bin",)
 SIDE, CHANNELS = 32, 3
 RECORD = 1 + CHANNELS * SIDE * SIDE  # 3,073 bytes: the label, then the red, green and blue planes
 RECORDS_PER_FILE = 10_000
+FILE_BYTES = RECORD * RECORDS_PER_FILE  # 30,730,000: every official batch file; a larger one is refused unread
+UNVERIFIED = "CNNLAB_UNVERIFIED_DATA"  # set to 1: train on an archive whose MD5 is not the official one's
 PICKLE_ARCHIVE, PICKLE_FOLDER = "cifar-10-python.tar.gz", "cifar-10-batches-py"
 PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -81,6 +85,7 @@ def _read_archive(path: Path) -> dict[str, bytes]:
                 if member.name in wanted:
                     if not member.isfile():
                         raise DatasetError(f"{path}: {member.name} is not a regular file inside the archive")
+                    _check_size(f"{path}:{member.name}", member.size)  # before reading it into memory
                     found[wanted[member.name]] = tar.extractfile(member).read()
             while tar.fileobj.read(1 << 20):  # to the end of the gzip stream, where its CRC and length are checked
                 pass
@@ -93,6 +98,29 @@ def _read_archive(path: Path) -> dict[str, bytes]:
     if missing:
         raise DatasetError(f"{path}: {', '.join(missing)} not inside: not the CIFAR-10 binary archive ({ARCHIVE})")
     return found
+
+
+def _check_size(source, size: int) -> None:
+    if size > FILE_BYTES:
+        raise DatasetError(f"{source}: {size:,} bytes, more than a CIFAR-10 batch file holds ({FILE_BYTES:,}): not "
+                           "a CIFAR-10 binary file")
+
+
+def verify(path: Path) -> None:
+    """Refuse an archive whose MD5 is not the official one's (data.SPECS, as downloads check it): a changed or
+    different file would otherwise train and report as `cifar10`. With UNVERIFIED=1 a warning says so instead."""
+    from .data import SPECS, _md5
+
+    expected, got = SPECS["cifar10"].md5[ARCHIVE], _md5(path)
+    if got == expected:
+        return
+    if os.environ.get(UNVERIFIED) == "1":
+        print(f"warning: {path} is not the official CIFAR-10 archive (MD5 {got}, expected {expected}); using it as "
+              f"{UNVERIFIED}=1 asks", file=sys.stderr)
+        return
+    raise DatasetError(f"{path}: MD5 {got} is not the official CIFAR-10 archive's ({expected}): a changed or "
+                       f"different file; get the official one ('cnnlab download cifar10' or {PAGE}), or to train on "
+                       f"your own data in CIFAR-10's format set {UNVERIFIED}=1")
 
 
 def read(place: Path) -> tuple:
@@ -113,6 +141,7 @@ def read(place: Path) -> tuple:
         files, name_of = {}, {}
         for name in TRAIN_FILES + TEST_FILES:
             try:
+                _check_size(bins / name, (bins / name).stat().st_size)
                 files[name] = (bins / name).read_bytes()
             except OSError as error:
                 raise DatasetError(f"{bins / name}: cannot read: {error.strerror or error}") from None
@@ -123,6 +152,8 @@ def read(place: Path) -> tuple:
         images = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
         splits.append(Split(torch.from_numpy(images), torch.from_numpy(labels)))
+    if place.is_file():
+        verify(place)  # after every record is checked, so a damaged archive is named as such
     return splits[0], splits[1]
 
 

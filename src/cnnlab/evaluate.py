@@ -7,13 +7,20 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import DatasetError
 from .network import first_tensor
 from .rundir import FLOAT32_EVALUATION, Evaluation
 
 
+AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}  # the precisions a run records
+
+
 def autocast_dtype(evaluation: Evaluation) -> torch.dtype | None:
-    """The autocast dtype of a recorded precision, or None for plain float32."""
-    return None if evaluation.precision == "float32" else getattr(torch, evaluation.precision)
+    """The autocast dtype of a recorded precision, or None for plain float32; ValueError for any other name (a
+    checkpoint's is checked at load: cnnlab.validate)."""
+    if evaluation.precision not in AUTOCAST:
+        raise ValueError(f"unknown evaluation precision {evaluation.precision!r}: choose {', '.join(AUTOCAST)}")
+    return AUTOCAST[evaluation.precision]
 
 
 def forward(model, x: torch.Tensor, evaluation: Evaluation = FLOAT32_EVALUATION) -> torch.Tensor:
@@ -57,7 +64,10 @@ def evaluate(model, batches, evaluation: Evaluation = FLOAT32_EVALUATION, all_su
     if all_sum is not None:
         totals = all_sum(totals)
     loss, correct, count = totals.tolist()
-    score = Score(loss / max(count, 1), correct / max(count, 1), int(count))
+    if count == 0:  # an accuracy of 0 / 0 is no figure: say so rather than report 0.0
+        raise DatasetError("no test images to evaluate: the test set is empty (or cut to none by a limit); an "
+                           "accuracy needs at least one image")
+    score = Score(loss / count, correct / count, int(count))
     if keep:
         score.logits, score.labels = torch.cat(logits_kept), torch.cat(labels_kept)
     return score
@@ -69,15 +79,31 @@ def predict_split(model, batches, evaluation: Evaluation = FLOAT32_EVALUATION) -
     return score.logits, score.labels
 
 
-def per_class_accuracy(logits, labels, classes) -> list[tuple[str, float, int]]:
-    """(class name, accuracy, number of images) per class."""
+def per_class_accuracy(logits, labels, classes) -> list[tuple[str, float | None, int]]:
+    """(class name, accuracy, number of images) per class; the accuracy is None for a class with no test image
+    (shown as n/a: see shown_accuracy and untested_warning)."""
     predicted = logits.argmax(1)
     rows = []
     for k, name in enumerate(classes):
         mask = labels == k
         n = int(mask.sum())
-        rows.append((name, (predicted[mask] == k).float().mean().item() if n else float("nan"), n))
+        rows.append((name, (predicted[mask] == k).float().mean().item() if n else None, n))
     return rows
+
+
+def shown_accuracy(accuracy: float | None, digits: int = 4) -> str:
+    """A per-class accuracy as printed: n/a for a class with no test image."""
+    return "n/a" if accuracy is None else f"{accuracy:.{digits}f}"
+
+
+def untested_warning(rows) -> str | None:
+    """A warning line naming the classes of per_class_accuracy's rows that have no test image, or None."""
+    missing = [name for name, _, n in rows if n == 0]
+    if not missing:
+        return None
+    names = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return (f"warning: {len(missing)} of {len(rows)} classes have no test image ({names}): their accuracy is n/a, "
+            "and the overall accuracy leaves them out")
 
 
 def confusion_matrix(logits, labels, num_classes: int) -> torch.Tensor:

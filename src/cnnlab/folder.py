@@ -34,13 +34,28 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in EXTENSIONS
 
 
+def _unreadable(error: OSError, what: str):
+    where = error.filename or "?"
+    raise DatasetError(f"{where}: cannot read {what} ({error.strerror or error}): give cnnlab permission to read it, "
+                       "or move it out of the data set")
+
+
 def _class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as error:
+        _unreadable(error, "the folder")
 
 
 def _class_files(class_dir: Path) -> list[Path]:
-    """The image files under a class folder (any depth), sorted; DatasetError if it has none."""
-    files = sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    """The image files under a class folder (any depth), sorted; DatasetError if it has none, or if it or a
+    folder inside it cannot be read (an unreadable folder is not an empty one)."""
+    def unreadable(error):
+        _unreadable(error, f"the folder of class '{class_dir.name}'")
+
+    files = sorted(Path(parent) / name for parent, _, names in os.walk(class_dir, onerror=unreadable, followlinks=True)
+                   for name in names if not name.startswith("."))
+    files = [p for p in files if p.is_file()]
     images = [p for p in files if _is_image(p)]
     if not images:
         others = f" (it holds {len(files)} other file{'s' if len(files) > 1 else ''}, e.g. {files[0].name})" if files else ""

@@ -119,7 +119,8 @@ def plot_confusion(matrix, classes, per_class, path, title: str = "") -> Path:
                 ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
                         color="white" if fractions[i, j] > 0.5 else "black")
     ax.set_xticks(range(n), classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), [f"{name} {acc:.0%}" for name, acc, _ in per_class], fontsize=8)
+    ax.set_yticks(range(n), [f"{name} {'n/a' if acc is None else f'{acc:.0%}'}" for name, acc, _ in per_class],
+                  fontsize=8)  # n/a: a class with no test image
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class (accuracy)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import atomic_write_text, read_torch_file, save_checkpoint, weights_mismatch
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, closest
+from .validate import check_payload, read_config_json, read_metrics_csv
 
 CONFIG, METRICS, LAST, BEST, CURVES = "config.json", "metrics.csv", "last.pt", "best.pt", "curves.png"
 RUN_FILES = (CONFIG, METRICS, LAST, BEST)  # written atomically (checkpoint.atomic_write_*)
@@ -67,7 +68,7 @@ def finished_epochs(path) -> int:
     path = Path(path)
     try:
         done = len(read_metrics(path))
-    except (OSError, ValueError, KeyError):
+    except (OSError, CheckpointError):
         done = 0
     return max(done, int((path / BEST).exists()))
 
@@ -93,10 +94,25 @@ def checkpoint_path(path, which: str = "best") -> Path:
     path = Path(path)
     if which not in CHECKPOINTS:
         raise ConfigError(f"unknown checkpoint '{which}': choose best or last")
+    if not path.exists() and path.suffix not in (".pt", ".pth"):  # meant as a run directory
+        raise no_such_run(path)
     if not path.is_dir():
         return path
     chosen = path / CHECKPOINTS[which]
     return chosen if chosen.is_file() or which == "last" else path / LAST
+
+
+def no_such_run(path) -> CheckpointError:
+    """'PATH: no such run directory', suggesting the closest sibling directory that holds a run (a typo in
+    runs/fahsion finds runs/fashion)."""
+    path = Path(path)
+    try:
+        runs = [d.name for d in path.parent.iterdir() if d.is_dir() and (holds_run(d) or (d / BEST).exists())]
+    except OSError:
+        runs = []
+    close = closest(path.name, runs, n=1, cutoff=0.6)
+    hint = f"; did you mean {path.parent / close[0]}?" if close else ""
+    return CheckpointError(f"{path}: no such run directory{hint}")
 
 
 # ---------------------------------------------------------------- metrics.csv and config.json
@@ -109,24 +125,33 @@ def write_metrics(run_dir, history: list[dict]) -> None:
 
 
 def read_metrics(run_dir) -> list[dict]:
-    with open(Path(run_dir) / METRICS) as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+    """The finished epochs of metrics.csv, read with bounds and checked (validate.read_metrics_csv): CheckpointError
+    naming the file and line for anything cnnlab did not write; FileNotFoundError before the first epoch."""
+    return read_metrics_csv(Path(run_dir) / METRICS, METRIC_FIELDS)
 
 
 def write_config(run_dir, info: dict) -> None:
     atomic_write_text(Path(run_dir) / CONFIG, json.dumps(info, indent=2) + "\n")
 
 
+def read_config(run_dir) -> dict:
+    """config.json of a run, read with bounds and checked (validate.read_config_json): CheckpointError naming the
+    file and field for anything cnnlab did not write; FileNotFoundError before training has written it."""
+    return read_config_json(Path(run_dir) / CONFIG)
+
+
 def read_run(run_dir) -> tuple[dict, list[dict]]:
     """config.json and the per-epoch metrics of a run directory; CheckpointError if it is not one."""
     run_dir = Path(run_dir)
     try:
-        info = json.loads((run_dir / CONFIG).read_text())
+        info = read_config(run_dir)
         history = read_metrics(run_dir)
     except FileNotFoundError as error:
         raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
-    except (OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{run_dir}: unreadable run files ({error})") from None
+    except CheckpointError as error:  # its message starts with the file's path: name it within the run directory
+        raise CheckpointError(f"{run_dir}: unreadable run files ({str(error).replace(f'{run_dir}/', '', 1)})") from None
+    except OSError as error:
+        raise CheckpointError(f"{run_dir}: unreadable run files ({error.strerror or error})") from None
     if not history:
         raise CheckpointError(f"{run_dir}: no finished epoch in metrics.csv yet")
     return info, history
@@ -179,14 +204,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(payload, dict) or any(key not in payload for key in PAYLOAD_KEYS) \
             or not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), str):
         raise CheckpointError(f"{path}: not a cnnlab checkpoint (no model weights, config and classes inside)")
-    channels = payload.get("in_channels", 1)
-    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-        raise CheckpointError(f"{path}: not a cnnlab checkpoint (in_channels is {channels!r})")
-    schema = payload.get("schema", payload.get("format", 1))  # schema 1 called it "format"
-    if not isinstance(schema, int) or schema > SCHEMA:
-        raise CheckpointError(f"{path}: checkpoint schema {schema} is newer than this cnnlab reads ({SCHEMA}); "
-                              "upgrade cnnlab")
-    return payload
+    return check_payload(path, payload, SCHEMA)  # every field's type and range, naming the field
 
 
 def load_model(path, map_location="cpu", model=None):
@@ -234,6 +252,8 @@ def load_resume_state(run_dir, model=None) -> tuple[Path, dict]:
     the user's own network needs `model` (the trainer checks the fit when it builds the network)."""
     from .network import NeedsModelError, stored_network
 
+    if not Path(run_dir).exists():
+        raise no_such_run(run_dir)
     path = last_checkpoint(run_dir)
     payload = load_checkpoint(path)
     record = stored_network(payload)
@@ -268,5 +288,5 @@ def __getattr__(name):
 
 
 __all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "Evaluation",
-           "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "read_metrics", "read_run",
-           "write_config", "write_metrics"]
+           "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "read_config", "read_metrics",
+           "read_run", "write_config", "write_metrics"]

@@ -87,7 +87,7 @@ def run_train(args):
         from .. import distributed
         from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
 
-        note = None  # why fewer threads than cores (cnnlab.launch)
+        note = None  # why fewer threads than cores (cnnlab.launch): said in the run's header
         options = {f.name for f in fields(TrainConfig)} - {"model"}
         given = {k: v for k, v in vars(args).items() if k in options and v is not None}
         model = model_arg(args)
@@ -99,8 +99,10 @@ def run_train(args):
             config, payload = resume_settings(args.resume, model if network is None else network, **given)
             run = build_run(config, args.resume, payload, network)
         else:
-            config = resolve({**given, "model": network.label if network else model, "recipe": args.recipe})
-            if config.threads is None and distributed.this_process().world_size == 1:  # torchrun divides the cores
+            config = resolve({**given, "model": network.label if network else model, "recipe": args.recipe},
+                             own_network=network is not None)
+            # torchrun divides the cores; --deterministic takes them all, whatever the load
+            if config.threads is None and not config.deterministic and distributed.this_process().world_size == 1:
                 from ..launch import default_threads
 
                 threads, note = default_threads()
@@ -109,7 +111,7 @@ def run_train(args):
             run = (build_run(restarted[0], config.out, restarted[1], network) if restarted
                    else build_run(config, network=network))
         try:
-            history = train_run(run, ConsoleReporter(), stop)
+            history = train_run(run, ConsoleReporter(notes=[note] if note else ()), stop)
         except Interrupted as stopped:
             if run.env.main:
                 print(f"\n{stopped.signame}: stopped; checkpoint saved. Resume with:\n"
@@ -119,14 +121,12 @@ def run_train(args):
             best = max(history, key=lambda r: r["test_acc"])
             print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch "
                   f"{best['epoch']}); outputs in {run.run_dir}", flush=True)
-            if note:  # why fewer threads than cores, said at the end (an error for a wrong input stays one line)
-                print(f"cnnlab: {note}", file=sys.stderr)
 
 
 def run_eval(args):
     from ..distributed import select_device
     from ..errors import ConfigError
-    from ..evaluate import evaluate, per_class_accuracy
+    from ..evaluate import evaluate, per_class_accuracy, shown_accuracy, untested_warning
     from ..trained import load_trained
     from ..views import limit_of
 
@@ -144,9 +144,12 @@ def run_eval(args):
     print(f"{trained.name} on {data.name} test ({score.count:,} images, {how}): loss {score.loss:.4f}, "
           f"accuracy {score.accuracy:.4f}")
     if args.per_class:
+        rows = per_class_accuracy(score.logits, score.labels, data.classes)
         print(f"{'class':<14} {'accuracy':>8} {'images':>7}")
-        for name, class_acc, n in per_class_accuracy(score.logits, score.labels, data.classes):
-            print(f"{name:<14} {class_acc:>8.4f} {n:>7,}")
+        for name, class_acc, n in rows:
+            print(f"{name:<14} {shown_accuracy(class_acc):>8} {n:>7,}")
+        if untested_warning(rows):
+            print(untested_warning(rows), file=sys.stderr)
 
 
 def run_recipes(args):

@@ -214,6 +214,7 @@ def run_predict(args):
 
 
 def run_confusion(args):
+    from ..evaluate import shown_accuracy, untested_warning
     from ..views import confusion
 
     result = confusion(args.checkpoint, args.out, args.limit, args.data_dir, which=_which(args), model=args.model)
@@ -222,7 +223,11 @@ def run_confusion(args):
     width = max(len(c) for c in result.classes)
     print(f"{'class':<{width}} {'accuracy':>8} {'images':>7}")
     for name, acc, n in result.per_class:
-        print(f"{name:<{width}} {acc:>8.4f} {n:>7,}")
+        print(f"{name:<{width}} {shown_accuracy(acc):>8} {n:>7,}")
+    if untested_warning(result.per_class):
+        import sys
+
+        print(untested_warning(result.per_class), file=sys.stderr)
     print("most confused (true -> predicted: images):")
     for true, predicted, count in result.pairs:
         print(f"  {true} -> {predicted}: {count}")

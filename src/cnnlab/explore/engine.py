@@ -274,8 +274,8 @@ def live_maps(net: TrainedNetwork, pixels: np.ndarray, layers: int = 4, channels
     logits, records = forward_all(net.model, x)
     convs = [r for r in records if r.kind == "Conv2d" and r.output.dim() == 4][:layers]
     return {"top": predictions(net, logits),
-            "maps": [{"name": r.name, "shape": list(r.output.shape[1:]), "maps": encode(r.output[0], channels)}
-                     for r in convs]}
+            "maps": [{"name": r.name, "kind": r.kind, "shape": list(r.output.shape[1:]),
+                      "maps": encode(r.output[0], channels)} for r in convs]}
 
 
 def output_size(n, k, p, s) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 from ..trained import TrainedNetwork, from_module, load_trained
 
 PICTURE_LIMIT = 100  # images one grid shows at most (10 rows of 10, about 1,500 pixels a side); tables list all
@@ -79,8 +79,11 @@ def safe_stem(name: str) -> str:
 
 def limit_of(limit, data, least: int = 1, purpose: str = "") -> tuple[int, str | None]:
     """How many of `data`'s test images --limit N (None: all) means, and a note when N was more than the set has:
-    a limit larger than the set means the whole set. Below `least` is an error."""
+    a limit larger than the set means the whole set. Below `least` is an error, and so is a set without test
+    images (an accuracy of none is no figure)."""
     count = len(data.test)
+    if count == 0:
+        raise DatasetError(f"{data.source}: data set '{data.name}' has no test images: nothing to evaluate on")
     if limit is None:
         return count, None
     if limit < least:

@@ -13,9 +13,19 @@ from .figure import OUTPUTS, PICTURE_LIMIT, Figure, out_path
 SHOW_DEFAULT = 16  # images `cnnlab show` draws unless told (fewer when the split is smaller)
 
 
+def classes_in_turn(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of n images taking the classes in turn: the first image of each class, then the second of each,
+    and so on (deterministic), so a grid shows every class even of a split stored class by class."""
+    order = torch.argsort(labels, stable=True)  # class by class, each class in its stored order
+    starts = torch.cumsum(torch.bincount(labels), 0) - torch.bincount(labels)
+    rank = torch.empty_like(labels)
+    rank[order] = torch.arange(len(labels)) - starts[labels[order]]  # the image's place within its class
+    return torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)[:n]
+
+
 def show(dataset: str, limit: int | None = None, split: str = "test", out=None, data_dir=None) -> Figure:
-    """A grid of the first `limit` images of a data set split (default SHOW_DEFAULT, at most PICTURE_LIMIT), each
-    with its class name. Default: runs/show/DATASET-SPLIT.png"""
+    """A grid of `limit` images of a data set split (default SHOW_DEFAULT, at most PICTURE_LIMIT) taking the
+    classes in turn, each with its class name. Default: runs/show/DATASET-SPLIT.png"""
     from ..data import dataset_label
 
     data = load_dataset(dataset, data_dir)
@@ -30,10 +40,11 @@ def show(dataset: str, limit: int | None = None, split: str = "test", out=None, 
         notes.append(f"--limit {n} is more than the {len(part):,} {split} images of {data.name}: showing all "
                      f"{len(part):,}")
         n = len(part)
-    titles = [data.classes[int(k)] for k in part.labels[:n]]
+    chosen = classes_in_turn(part.labels, n)
+    titles = [data.classes[int(k)] for k in part.labels[chosen]]
     default = OUTPUTS / "show" / f"{dataset_label(dataset)}-{split}.png"
-    path = plots.image_grid(display_images(part.images[:n]), titles, out_path(out, default),
-                            cols=8 if n <= 64 else 10, title=f"{dataset} {split}: images 0-{n - 1}")
+    path = plots.image_grid(display_images(part.images[chosen]), titles, out_path(out, default),
+                            cols=8 if n <= 64 else 10, title=f"{dataset} {split}: {n} images, the classes in turn")
     return Figure.of(path, titles=titles, notes=notes)
 
 
