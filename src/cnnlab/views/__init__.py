@@ -18,8 +18,18 @@ from ..rundir import checkpoint_path, read_run
 from .classify import Confusion, Prediction, confusion, embed_tsne, predict, predict_dataset, predict_files, tsne
 from .figure import PICTURE_LIMIT, Figure, check_limit, limit_of, load
 from .layers import MAX_LAYERS, conv_activations, features, first_conv, kernels
-from .runs import (COMPARE_FIELDS, CompareFigure, compare, finished_runs, markdown_table, plot, plot_runs, run_label,
-                   run_row, show)
+from .runs import (
+    COMPARE_FIELDS,
+    CompareFigure,
+    compare,
+    finished_runs,
+    markdown_table,
+    plot,
+    plot_runs,
+    run_label,
+    run_row,
+    show,
+)
 
 checkpoint_file = checkpoint_path  # the .pt file a view reads (a run directory: its best.pt, else last.pt)
 NATIVE_SIZE = 28  # the side of every MNIST-like image (cnnlab.pictures.NATIVE)
