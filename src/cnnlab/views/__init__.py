@@ -21,6 +21,7 @@ from .layers import MAX_LAYERS, conv_activations, features, first_conv, kernels
 from .runs import (
     COMPARE_FIELDS,
     CompareFigure,
+    classes_in_turn,
     compare,
     finished_runs,
     markdown_table,
@@ -52,7 +53,7 @@ def picture_batch(converted, loaded):
 
 
 __all__ = ["COMPARE_FIELDS", "CompareFigure", "Confusion", "Figure", "MAX_LAYERS", "PICTURE_LIMIT", "Prediction",
-           "check_limit", "checkpoint_file", "compare", "confusion", "conv_activations", "embed_tsne", "features",
-           "finished_runs", "first_conv", "kernels", "limit_of", "load", "markdown_table", "plot", "plot_runs",
-           "predict", "predict_dataset", "predict_files", "read_picture", "read_run", "run_label", "run_row", "show",
-           "tsne"]
+           "check_limit", "checkpoint_file", "classes_in_turn", "compare", "confusion", "conv_activations",
+           "embed_tsne", "features", "finished_runs", "first_conv", "kernels", "limit_of", "load", "markdown_table",
+           "plot", "plot_runs", "predict", "predict_dataset", "predict_files", "read_picture", "read_run", "run_label",
+           "run_row", "show", "tsne"]
