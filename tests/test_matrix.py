@@ -176,7 +176,8 @@ def test_features_lists_every_conv_layer(lab, capsys, kind):
     run = lab["runs"][kind]
     out, _ = cli(capsys, "features", run.path, picture_for(lab, run), *run.model_args)
     convs = [m for m in trained(run).model.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert out.count(", 24, 24]") == 1 and len([line for line in out.splitlines() if line.startswith("  ")]) == len(convs)
+    listed = [line for line in out.splitlines() if line.startswith("  ")]
+    assert out.count(", 24, 24]") == 1 and len(listed) == len(convs)
     assert is_png(run.path / "features.png")
 
 
@@ -312,4 +313,5 @@ def test_torchscript_and_pt2_exports_carry_the_same_preprocessing(lab, capsys, f
     assert "preprocessing, written into the file (extra file cnnlab.json):" in out
     meta = cnnlab.export.read_metadata(path)
     net = trained(run)
-    assert meta["input_shape"] == [3, 28, 28] and meta["mean"] == list(net.mean) and meta["classes"] == list(net.classes)
+    assert meta["input_shape"] == [3, 28, 28] and meta["mean"] == list(net.mean)
+    assert meta["classes"] == list(net.classes)

@@ -281,8 +281,11 @@ def test_features_says_which_conv_layers_it_left_out_in_terminal_and_figure(tmp_
 
     drawn = {}
     real = cnnlab.plots.plot_activations
-    monkeypatch.setattr(cnnlab.plots, "plot_activations",
-                        lambda image, grids, path, **kw: drawn.update(kw, grids=len(grids)) or real(image, grids, path, **kw))
+    def plot_activations(image, grids, path, **kw):
+        drawn.update(kw, grids=len(grids))
+        return real(image, grids, path, **kw)
+
+    monkeypatch.setattr(cnnlab.plots, "plot_activations", plot_activations)
     figure = views.features(Deep(), dataset="synthetic", out=tmp_path / "f.png")
     assert len(figure.layers) == 16 and len(figure.drawn) == 12 and drawn["grids"] == 12
     assert len(figure.left_out) == 4 and "left out: '" in drawn["title"] and figure.left_out[0] in drawn["title"]

@@ -63,7 +63,7 @@ def _target(logits: torch.Tensor, target) -> int:
 def _unit_range(a: torch.Tensor) -> np.ndarray:
     a = a.detach().float()
     low, high = a.min(), a.max()
-    return ((a - low) / (high - low) if high > low else torch.zeros_like(a)).numpy().astype(np.float32)
+    return ((a - low) / (high - low) if high > low else torch.zeros_like(a)).cpu().numpy().astype(np.float32)
 
 
 class _EvalMode:
@@ -132,7 +132,7 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int | None = None) -> Ex
         probability = logits.detach().float().softmax(1)[0, k].item()
     g = grad[0].abs().amax(0)
     top = g.max()
-    return Explanation((g / top if top > 0 else g).numpy().astype(np.float32), k, probability)
+    return Explanation((g / top if top > 0 else g).cpu().numpy().astype(np.float32), k, probability)
 
 
 def overlay(picture: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:

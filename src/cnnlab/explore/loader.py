@@ -98,7 +98,8 @@ def find_sources(refs, runs_root="runs", input_size: int = 28, models=()) -> lis
                 model=f"{file_ref[0].resolve()}:{file_ref[1]}")
         elif path.is_dir():
             if not is_run_dir(path):
-                raise CheckpointError(f"{path}: not a run directory (no config.json, best.pt or last.pt, and not empty)")
+                raise CheckpointError(f"{path}: not a run directory (no config.json, best.pt or last.pt, and not "
+                                      "empty)")
             for name in RUN_CHECKPOINTS:
                 # last.pt is offered even before it exists: a run that is starting writes it within seconds
                 if (path / name).is_file() or name == rundir.LAST:

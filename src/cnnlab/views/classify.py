@@ -68,8 +68,10 @@ def predict_dataset(checkpoint, dataset=None, limit: int = 10, out=None, data_di
     part = f"first {shown} of {n} shown, " if shown < n else ""
     path = plots.image_grid(display_images(data.test.images[:shown]), titles[:shown],
                             out_path(out, net.out_dir / "predict.png"),
-                            cols=min(shown, 5 if shown <= 25 else 10), colors=["green" if r else "red" for r in right[:shown]],
-                            title=f"{net.name} on {data.name} test: {sum(right)}/{n} right ({part}green: right, red: wrong)")
+                            cols=min(shown, 5 if shown <= 25 else 10),
+                            colors=["green" if r else "red" for r in right[:shown]],
+                            title=f"{net.name} on {data.name} test: {sum(right)}/{n} right "
+                                  f"({part}green: right, red: wrong)")
     return Figure.of(path, legacy=(predictions, path), predictions=predictions, notes=[note] if note else [])
 
 
@@ -109,8 +111,10 @@ def confusion(checkpoint, out=None, limit=None, data_dir=None, pairs: int = 8, m
     per_class = per_class_accuracy(logits, labels, data.classes)
     accuracy = (logits.argmax(1) == labels).float().mean().item()
     path = plots.plot_confusion(matrix, data.classes, per_class, out_path(out, net.out_dir / "confusion.png"),
-                                title=f"{net.name} on {data.name} test ({len(labels):,} images): accuracy {accuracy:.2%}")
-    wrong = [(i, data.classes[int(labels[i])], data.classes[k], p) for i, k, p in confident_mistakes(logits, labels, mistakes)]
+                                title=f"{net.name} on {data.name} test ({len(labels):,} images): "
+                                      f"accuracy {accuracy:.2%}")
+    wrong = [(i, data.classes[int(labels[i])], data.classes[k], p)
+             for i, k, p in confident_mistakes(logits, labels, mistakes)]
     mistakes_path = path.with_name(path.stem + "_mistakes.png")
     if wrong:
         plots.image_grid(display_images(data.test.images[[i for i, *_ in wrong]]),
@@ -130,7 +134,7 @@ def embed_tsne(features: torch.Tensor, seed: int = 0):
 
     perplexity = min(30.0, (len(features) - 1) / 3)  # t-SNE needs perplexity < N
     return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
-                random_state=seed).fit_transform(features.numpy())
+                random_state=seed).fit_transform(features.cpu().numpy())
 
 
 def tsne(checkpoint, limit: int = 2000, out=None, data_dir=None, seed: int = 0, which: str = "best", model=None,

@@ -56,8 +56,8 @@ def features(checkpoint, image=None, index: int = 0, out=None, invert: str = "au
         raise ConfigError(f"model '{net.name}' has no Conv2d layers to show")
     predicted = top_k(net.logits(x), net.classes, 1)[0][0]
     keep = spread(len(layers), max_layers)
-    grids = [(f"conv '{layers[i][0]}' ({i + 1}/{len(layers)}): {list(layers[i][1].shape)}", layers[i][1][0].numpy())
-             for i in keep]
+    grids = [(f"conv '{name}' ({i + 1}/{len(layers)}): {list(output.shape)}", output[0].cpu().numpy())
+             for i, (name, output) in ((i, layers[i]) for i in keep)]
     left_out = [layers[i][0] for i in range(len(layers)) if i not in keep]
     title = f"{net.name}: {label}, predicted {predicted[0]} {predicted[1]:.0%}"
     if left_out:
