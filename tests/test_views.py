@@ -321,3 +321,19 @@ def test_show_takes_the_whole_split_when_the_limit_is_larger(tmp_path, capsys, m
     code, out, err = run_cli(capsys, "show", f"folder:{tmp_path / 'pics'}", "--limit", 50, "--out", tmp_path / "s.png")
     assert code == 0 and "--limit 50 is more than the 2 test images of" in err and "showing all 2" in err
     assert (tmp_path / "s.png").is_file()
+
+
+def test_the_old_names_of_the_trained_network_type_and_the_picture_code_still_work_with_a_warning(runs, tmp_path):
+    from cnnlab.explore import loader
+    from cnnlab.trained import TrainedNetwork
+
+    with pytest.warns(DeprecationWarning, match="cnnlab.trained.TrainedNetwork"):
+        assert cnnlab.rundir.TrainedModel is TrainedNetwork
+    with pytest.warns(DeprecationWarning, match="TrainedNetwork"):
+        assert loader.Network is TrainedNetwork
+    with pytest.warns(DeprecationWarning, match="cnnlab.trained.load_trained"):
+        net = cnnlab.rundir.load_trained(runs[0])
+    assert isinstance(net, TrainedNetwork) and net.mean == (0.1718,) and net.normalize == (0.1718, 0.1948)
+    with pytest.warns(DeprecationWarning, match="cnnlab.pictures.read_file"):
+        picture = views.read_picture(write_drawing(tmp_path / "d.png"))
+    assert picture.pixels.shape == (28, 28)
