@@ -387,3 +387,125 @@ def test_the_page_is_small_es_modules_that_import_only_shipped_files():
             if target[2:] not in reached:
                 todo.append(target[2:])
     assert reached == {name for name in files if name.endswith(".js")}  # every module shipped is used
+
+
+# ---------------------------------------------------------------- one picture pipeline, one network type
+def _png_of(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("size", [(40000, 400), (400, 40000), (120000, 133)])
+def test_a_picture_padded_to_a_huge_square_is_refused_from_its_header_before_decoding(size, monkeypatch):
+    from cnnlab.errors import ImageError
+
+    data = _png_of(Image.new("1", size))  # a few kB: w*h is under the limit or near it, max(w,h)^2 is far over
+    assert len(data) < 20_000
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size))
+    with pytest.raises(ImageError, match=r"more than the limit of 16,000,000 pixels \(padded square"):
+        engine.upload_pixels(data, "wide.png")
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    with pytest.raises(ImageError, match="padded square"):
+        engine.drawing_pixels(url, "frame")
+    assert decoded == []  # refused from the header: nothing was decoded, no canvas allocated
+
+
+def test_an_upload_is_converted_in_memory_for_the_network_it_is_for(tmp_path, monkeypatch):
+    import tempfile
+
+    from cnnlab.trained import untrained
+
+    def no_files(*args, **kwargs):
+        raise AssertionError("an upload went through a temporary file")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_files)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_files)
+    photo = _png_of(Image.new("RGB", (50, 40), (200, 30, 30)))
+    grey, steps = engine.upload_pixels(photo, "red.png")
+    assert grey.shape == (28, 28) and "grayscale" in steps
+    colour_net = untrained(nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.LazyLinear(10)), "tiny", 32, 3)
+    colour_net.config["dataset"], colour_net.dataset_name = "folder:x", "folder:x"
+    pixels, steps = engine.upload_pixels(photo, "red.png", net=colour_net)
+    assert pixels.shape == (3, 32, 32) and pixels[0].mean() > 150 > pixels[1].mean()
+    x = engine.model_input(colour_net, pixels)
+    assert x.shape == (1, 3, 32, 32)
+
+
+def test_a_colour_run_is_served_info_and_forward(tmp_path):
+    import cnnlab
+    from cnnlab.trained import TrainedNetwork
+
+    folder = tmp_path / "colours"
+    for name, colour in {"red": (200, 30, 30), "blue": (30, 30, 200)}.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (30 + i, 30), colour).save(folder / name / f"{i}.png")
+    run = tmp_path / "run"
+    cnnlab.train("basic-cnn", dataset=f"folder:{folder}", epochs=1, threads=1, progress=False, out=str(run))
+    net = load_network(find_sources([str(run)])[0])
+    assert isinstance(net, TrainedNetwork) and net.in_channels == 3 and len(net.mean) == 3
+    server = make_server(find_sources([str(run)]), port=0, log=lambda line: None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        status, info = call(base + "/api/info?source=0")
+        assert status == 200 and info["in_channels"] == 3 and len(info["normalize"][0]) == 3
+        status, result = call(base + "/api/forward", {"source": "0", "input": {"kind": "test", "index": 0}})
+        assert status == 200 and result["shape"] == [3, 28, 28] and len(result["top"]) == 2
+        status, upload = call(base + "/api/upload?name=red.png&source=0", data=_png_of(Image.new("RGB", (9, 7), "red")))
+        assert status == 200 and len(base64.b64decode(upload["raw"])) == 3 * 28 * 28
+        status, result = call(base + "/api/forward", {"source": "0", "input": {"kind": "pixels", "raw": upload["raw"]}})
+        assert status == 200 and result["top"][0]["class"] in ("red", "blue")
+    finally:
+        server.explorer.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+MYNET = ("from torch import nn\n"
+         "class Tiny(nn.Module):\n"
+         "    def __init__(self):\n"
+         "        super().__init__()\n"
+         "        self.conv = nn.Conv2d(1, 3, 3, padding=1)\n"
+         "        self.fc = nn.Linear(3 * 28 * 28, 10)\n"
+         "    def forward(self, x):\n"
+         "        return self.fc(self.conv(x).view(x.size(0), -1))\n")
+
+
+@pytest.fixture(scope="module")
+def own_run(tmp_path_factory):
+    from cnnlab.cli import main
+
+    root = tmp_path_factory.mktemp("own")
+    (root / "mynet.py").write_text(MYNET)
+    assert main(["train", "--model", f"{root / 'mynet.py'}:Tiny", "--dataset", "synthetic", "--train-limit", "100",
+                 "--test-limit", "50", "--epochs", "1", "--threads", "1", "--out", str(root / "mine")]) == 0
+    return root
+
+
+def test_explore_binds_each_model_to_the_runs_trained_with_it_in_any_order(own_run, good_run):
+    from cnnlab.cli import build_parser
+
+    ref = f"{own_run / 'mynet.py'}:Tiny"
+    args = build_parser().parse_args(["explore", str(own_run / "mine"), "--model", ref, str(good_run), "--port", "0"])
+    sources = find_sources(args.refs, models=args.model)
+    assert [(s.label, s.model) for s in sources] == [("mine/best.pt", ref), ("mine/last.pt", ref),
+                                                     ("run/best.pt", None), ("run/last.pt", None)]
+    net = load_network(sources[0])
+    assert net.trained and net.epoch == 1 and net.name.endswith("mynet.py:Tiny")
+    # the same file named another way, and a reference no run was trained with (shown untrained)
+    other = own_run / "other.py"
+    other.write_text(MYNET.replace("Tiny", "Other"))
+    sources = find_sources([str(own_run / "mine")], models=[f"{other}:Other", ref])
+    assert sources[0].model == ref and sources[-1].label == f"{other}:Other (untrained)"
+    assert not load_network(sources[-1]).trained
+    # only --model: every run under --runs, the user's bound to it
+    assert [(s.label, s.model) for s in find_sources([], runs_root=own_run, models=[ref])][0] == ("mine/best.pt", ref)
+
+
+def test_a_run_of_the_users_network_without_its_model_names_the_explore_command(own_run):
+    sources = find_sources([str(own_run / "mine")])
+    with pytest.raises(CheckpointError, match=r"cnnlab explore \S+mine --model \S+mynet.py:Tiny"):
+        load_network(sources[0])

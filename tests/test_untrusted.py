@@ -162,9 +162,9 @@ def test_training_and_every_view_write_only_to_the_output_current_and_cache_dire
         ["tsne", str(run), "--limit", "60", "--out", str(views / "tsne.png")],
         ["features", str(run)],
         ["kernels", str(run)],
-        ["show", "synthetic", "--limit", "8"],  # default: the current directory
+        ["show", "synthetic", "--limit", "8"],  # default: runs/show/ under the current directory
         ["plot", str(run), "--out", str(views / "curves.png")],
-        ["compare", str(run)],  # default: the current directory
+        ["compare", str(run)],  # default: compare/ beside the run
         ["summary", "lenet", "--graph", str(views / "lenet.dot")],
     ]
     # TORCHINDUCTOR_CACHE_DIR: torch sets it in this process on first use; a user's fresh shell does not have it
@@ -175,7 +175,8 @@ def test_training_and_every_view_write_only_to_the_output_current_and_cache_dire
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     written = sorted(set(log.read_text().splitlines()))
-    assert {str(run / "last.pt"), str(run / "kernels.png"), str(cwd / "compare.csv")} <= set(written)  # the hook sees
+    assert {str(run / "last.pt"), str(run / "kernels.png"), str(run.parent / "compare" / "compare.csv")} \
+        <= set(written)  # the hook sees
     # Besides cnnlab's own places, two libraries make directories of their own, named here so that anything else
     # fails: matplotlib its config directory (~/.config/matplotlib, left empty) and PyTorch its compiler cache
     # ($TMPDIR/torchinductor_$USER, made on the first optimizer step, left empty).
@@ -187,4 +188,5 @@ def test_training_and_every_view_write_only_to_the_output_current_and_cache_dire
     assert not [p for p in [*home.rglob("*"), *temp.rglob("*")] if not p.is_dir()]
     assert [p.name for p in image.parent.iterdir()] == ["digit.png"]
     assert {"last.pt", "best.pt", "metrics.csv", "config.json", "predict.png", "kernels.png"} <= {p.name for p in run.iterdir()}
-    assert {"synthetic-test.png", "compare.csv"} <= {p.name for p in cwd.iterdir()}
+    assert [p.name for p in cwd.iterdir()] == ["runs"]  # nothing else in the working directory
+    assert (cwd / "runs" / "show" / "synthetic-test.png").is_file() and (run.parent / "compare" / "compare.csv").is_file()

@@ -12,6 +12,7 @@ import cnnlab
 from cnnlab import views
 from cnnlab.cli import main
 from cnnlab.evaluate import confident_mistakes, confusion_matrix, most_confused, predict_split, top_k
+from cnnlab.pictures import read_file
 from cnnlab.plots import plot_curves
 
 
@@ -54,11 +55,12 @@ def write_drawing(path, size=(90, 60), mode="RGB"):
 
 
 # ---------------------------------------------------------------- pictures of every command
-def test_show_draws_the_dataset_grid_in_the_current_directory(runs, tmp_path, monkeypatch, capsys):
+def test_show_draws_the_dataset_grid_under_runs_not_in_the_current_directory(runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli(capsys, "show", "synthetic", "--limit", 12)
-    assert code == 0 and out.strip() == "wrote synthetic-test.png"
-    assert_picture(tmp_path / "synthetic-test.png")
+    assert code == 0 and out.strip() == "wrote runs/show/synthetic-test.png"
+    assert_picture(tmp_path / "runs" / "show" / "synthetic-test.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
 
 
 def test_plot_overlays_several_runs_with_a_legend(runs, tmp_path, capsys):
@@ -128,7 +130,8 @@ def test_kernels_draws_the_first_layers_weights(runs, capsys):
 def test_compare_prints_markdown_and_writes_csv_and_two_plots(runs, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "compare", *runs, "--out", tmp_path)
     assert code == 0
-    assert out.splitlines()[0].startswith("| run | parameters | mult-adds |")
+    assert out.splitlines()[0].startswith("| run | optimizer | lr | batch | train images | parameters | mult-adds |")
+    assert "| basic-cnn | adam | 0.003 | 64 | 1,000 | 8,490 |" in out
     with open(tmp_path / "compare.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["model"] for r in rows] == ["basic-cnn", "lenet-relu"]
@@ -172,14 +175,14 @@ def test_a_run_directory_means_its_best_checkpoint(runs):
 
 
 def test_auto_invert_flips_only_light_backgrounds(tmp_path):
-    light = views.read_picture(write_drawing(tmp_path / "light.png"))
+    light = read_file(write_drawing(tmp_path / "light.png"))
     assert any(s.startswith("inverted") for s in light.steps)
     assert light.pixels[0, 0] < 50 and light.pixels.shape == (28, 28)  # paper became the dark background
     dark = Image.new("L", (28, 28), 0)
     dark.paste(255, (10, 4, 18, 24))
     dark.save(tmp_path / "dark.png")
-    assert not any(s.startswith("inverted") for s in views.read_picture(tmp_path / "dark.png").steps)
-    assert any(s.startswith("inverted") for s in views.read_picture(tmp_path / "dark.png", invert="yes").steps)
+    assert not any(s.startswith("inverted") for s in read_file(tmp_path / "dark.png").steps)
+    assert any(s.startswith("inverted") for s in read_file(tmp_path / "dark.png", invert="yes").steps)
 
 
 # ---------------------------------------------------------------- errors and help
@@ -213,3 +216,124 @@ def test_every_view_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     assert exit_.value.code == 0 and "--out" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- views from Python: pictures that keep their data
+def test_every_view_returns_a_path_a_notebook_shows_as_its_png_with_the_data_kept(runs, tmp_path):
+    import os
+
+    confusion = views.confusion(runs[0], out=tmp_path / "c.png", limit=100)
+    tsne = views.tsne(runs[0], limit=30, out=tmp_path / "t.png")
+    predicted = views.predict(runs[0], limit=4, out=tmp_path / "p.png")
+    features = views.features(runs[0], out=tmp_path / "f.png")
+    kernels = views.kernels(runs[0], out=tmp_path / "k.png")
+    compared = views.compare(runs, out_dir=tmp_path / "cmp")
+    for figure in (confusion, tsne, predicted, features, kernels, compared, views.plot(*runs, out=tmp_path / "cu.png"),
+                   views.show("synthetic", 4, out=tmp_path / "s.png")):
+        assert figure._repr_png_().startswith(b"\x89PNG") and figure.is_file()
+        assert os.fspath(figure) == str(figure) and str(figure).endswith(".png")
+    assert int(confusion.matrix.sum()) == 100 and confusion.classes[0] == "hbar"
+    assert tsne.points.shape == (30, 2) and len(tsne.labels) == 30
+    assert [p.name for p in predicted.predictions] == ["test[0]", "test[1]", "test[2]", "test[3]"]
+    assert features.layers == [("0", (1, 10, 24, 24)), ("3", (1, 20, 8, 8))] and features.left_out == []
+    assert kernels.layer == "0" and kernels.shape == (10, 1, 5, 5)
+    assert [r["model"] for r in compared.rows] == ["basic-cnn", "lenet-relu"] and "best test acc" in compared.table
+
+
+def test_the_old_tuples_still_unpack_with_a_deprecation_warning(runs, tmp_path):
+    with pytest.warns(DeprecationWarning, match="Figure"):
+        predictions, path = views.predict(runs[0], limit=3, out=tmp_path / "p.png")
+    assert len(predictions) == 3 and path == tmp_path / "p.png"
+    with pytest.warns(DeprecationWarning):
+        name, shape, path = views.kernels(runs[0], out=tmp_path / "k.png")
+    assert (name, shape) == ("0", (10, 1, 5, 5))
+
+
+# ---------------------------------------------------------------- a limit larger than the set; names and places
+def test_a_limit_larger_than_the_test_set_means_all_of_it_with_a_note(runs, capsys):
+    code, out, err = run_cli(capsys, "predict", runs[0], "--limit", 5000)
+    assert code == 0 and out.count("test[") == 1000
+    assert "note: --limit 5000 is more than the 1,000 test images of synthetic: using all 1,000" in err
+    code, out, err = run_cli(capsys, "eval", runs[0], "--limit", 5000)
+    assert code == 0 and "(1,000 images" in out and "using all 1,000" in err
+    code, _, err = run_cli(capsys, "confusion", runs[1], "--limit", 1001)
+    assert code == 0 and "using all 1,000" in err
+    assert views.tsne(runs[1], limit=10**6).points.shape == (1000, 2)
+
+
+def test_predict_names_its_picture_after_the_image_so_a_second_never_overwrites_the_first(runs, tmp_path, capsys):
+    a, b = write_drawing(tmp_path / "a.png"), write_drawing(tmp_path / "b b.jpg", size=(50, 70))
+    for image in (a, b):
+        code, out, _ = run_cli(capsys, "predict", runs[0], image)
+        assert code == 0
+    assert_picture(runs[0] / "predict_a.png")
+    assert_picture(runs[0] / "predict_b_b.png")
+    assert out.strip().endswith(f"wrote {runs[0] / 'predict_b_b.png'}")
+
+
+def test_features_says_which_conv_layers_it_left_out_in_terminal_and_figure(tmp_path, capsys, monkeypatch):
+    from torch import nn
+
+    class Deep(nn.Sequential):  # 16 convolutions, more than the default 12 grids
+        def __init__(self):
+            super().__init__(*[nn.Sequential(nn.Conv2d(1 if i == 0 else 4, 4, 3, padding=1), nn.ReLU())
+                               for i in range(16)], nn.Flatten(), nn.Linear(4 * 28 * 28, 10))
+
+    drawn = {}
+    real = cnnlab.plots.plot_activations
+    def plot_activations(image, grids, path, **kw):
+        drawn.update(kw, grids=len(grids))
+        return real(image, grids, path, **kw)
+
+    monkeypatch.setattr(cnnlab.plots, "plot_activations", plot_activations)
+    figure = views.features(Deep(), dataset="synthetic", out=tmp_path / "f.png")
+    assert len(figure.layers) == 16 and len(figure.drawn) == 12 and drawn["grids"] == 12
+    assert len(figure.left_out) == 4 and "left out: '" in drawn["title"] and figure.left_out[0] in drawn["title"]
+    assert "12 of 16 conv layers drawn" in drawn["title"]
+
+
+def test_compare_writes_beside_the_runs_never_in_the_current_directory(runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "compare", *runs)
+    assert code == 0 and f"wrote {runs[0].parent / 'compare' / 'compare.csv'}" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_shows_only_the_settings_that_differ_when_there_are_many_runs():
+    from cnnlab.views.runs import markdown_table
+
+    row = dict(run="a", dataset="synthetic", test_images=100, optimizer="sgd", lr=0.01, batch_size=64,
+               train_images=1000, parameters=10, mult_adds=1e6, epochs=1, best_test_acc=0.5, images_per_s=10,
+               train_seconds=1.0)
+    rows = [row, {**row, "run": "b", "lr": 0.1}, {**row, "run": "c", "lr": 0.003}]
+    table = markdown_table(rows)
+    assert table.splitlines()[0].startswith("| run | lr | parameters |") and "| b | 0.1 |" in table
+    assert "all runs: optimizer sgd, batch 64, train images 1,000" in table
+    assert markdown_table(rows[:2]).splitlines()[0].startswith("| run | optimizer | lr | batch | train images |")
+
+
+def test_show_takes_the_whole_split_when_the_limit_is_larger(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for k, name in enumerate(("dark", "light")):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (20, 20), 40 + 150 * k + i).save(tmp_path / "pics" / name / f"{i}.png")
+    code, out, err = run_cli(capsys, "show", f"folder:{tmp_path / 'pics'}", "--limit", 50, "--out", tmp_path / "s.png")
+    assert code == 0 and "--limit 50 is more than the 2 test images of" in err and "showing all 2" in err
+    assert (tmp_path / "s.png").is_file()
+
+
+def test_the_old_names_of_the_trained_network_type_and_the_picture_code_still_work_with_a_warning(runs, tmp_path):
+    from cnnlab.explore import loader
+    from cnnlab.trained import TrainedNetwork
+
+    with pytest.warns(DeprecationWarning, match="cnnlab.trained.TrainedNetwork"):
+        assert cnnlab.rundir.TrainedModel is TrainedNetwork
+    with pytest.warns(DeprecationWarning, match="TrainedNetwork"):
+        assert loader.Network is TrainedNetwork
+    with pytest.warns(DeprecationWarning, match="cnnlab.trained.load_trained"):
+        net = cnnlab.rundir.load_trained(runs[0])
+    assert isinstance(net, TrainedNetwork) and net.mean == (0.1718,) and net.normalize == (0.1718, 0.1948)
+    with pytest.warns(DeprecationWarning, match="cnnlab.pictures.read_file"):
+        picture = views.read_picture(write_drawing(tmp_path / "d.png"))
+    assert picture.pixels.shape == (28, 28)

@@ -34,11 +34,11 @@ _EXPORTS = {
     **dict.fromkeys(["RECIPES", "TrainConfig"], "config"),
     "load_dataset": "data",
     **dict.fromkeys(["resume", "train"], "trainer"),
-    **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
+    **dict.fromkeys(["load_trained", "TrainedModel", "TrainedNetwork"], "trained"),
 }
 _SUBMODULES = ("checkpoint", "cifar", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
                "explore", "export", "folder", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network", "notebook", "ops",
-               "plots", "report", "rundir", "signals", "tensorboard", "trainer", "views")
+               "pictures", "plots", "report", "rundir", "signals", "tensorboard", "trained", "trainer", "views")
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -5,7 +5,6 @@ al. 2014) maps for one input, as arrays in [0, 1] at the input's resolution; `ex
     >>> cam.map.shape, cam.target, cam.layer
 """
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,7 +63,7 @@ def _target(logits: torch.Tensor, target) -> int:
 def _unit_range(a: torch.Tensor) -> np.ndarray:
     a = a.detach().float()
     low, high = a.min(), a.max()
-    return ((a - low) / (high - low) if high > low else torch.zeros_like(a)).numpy().astype(np.float32)
+    return ((a - low) / (high - low) if high > low else torch.zeros_like(a)).cpu().numpy().astype(np.float32)
 
 
 class _EvalMode:
@@ -133,51 +132,48 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int | None = None) -> Ex
         probability = logits.detach().float().softmax(1)[0, k].item()
     g = grad[0].abs().amax(0)
     top = g.max()
-    return Explanation((g / top if top > 0 else g).numpy().astype(np.float32), k, probability)
+    return Explanation((g / top if top > 0 else g).cpu().numpy().astype(np.float32), k, probability)
 
 
-def overlay(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
-    """An (H, W, 3) RGB image in [0, 1]: the grayscale picture `gray` (values in [0, 1]) under the heat map
-    `heat` (in [0, 1]) coloured by a matplotlib colour map."""
+def overlay(picture: np.ndarray, heat: np.ndarray, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+    """An (H, W, 3) RGB image in [0, 1]: the picture (values in [0, 1]; (H, W) grey or (H, W, 3) colour) under
+    the heat map `heat` (in [0, 1]) coloured by a matplotlib colour map."""
     from matplotlib import colormaps  # the colour table only: no figure, no backend
 
-    base = np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=2)
+    picture = np.clip(picture, 0, 1)
+    base = picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=2)
     colours = colormaps[cmap](np.clip(heat, 0, 1))[..., :3]
     return (1 - alpha) * base + alpha * colours
 
 
 def explain(checkpoint, image=None, index: int = 0, target=None, layer: str | None = None, out=None,
-            invert: str = "auto", data_dir=None, which: str = "best", model=None):
+            invert: str = "auto", data_dir=None, which: str = "best", model=None, dataset=None):
     """Grad-CAM and saliency of one input (an image file, else test image `index`) for class `target` (a class
-    name or index; default: the predicted class). Writes a PNG (default: beside the checkpoint, explain.png) with
-    the input, both maps and both overlays. Returns (grad-cam Explanation, saliency Explanation, class names,
-    input described, PNG path)."""
-    from . import plots
-    from .data import Split
-    from .views import _out, _pixels, load, picture_batch, read_picture
+    name or index; default: the predicted class). The input goes through cnnlab.pictures as training prepared its
+    images (grey or colour). Writes a PNG (default: in the run directory, explain.png) with the input, both maps
+    and both overlays, returned as a views.Figure keeping .cam and .saliency (Explanations), .classes and .source."""
+    from . import pictures, plots
+    from .views.figure import Figure, load, out_path
 
-    loaded = load(checkpoint, which, model)
+    net = load(checkpoint, which, model, dataset, data_dir, command="explain")
     if image is not None:
-        picture = read_picture(image, invert)
-        x, transform = picture_batch([picture], loaded)
-        source = f"{picture.path.name}"
+        picture = pictures.read_file(image, net, invert)
     else:
-        data = loaded.dataset(data_dir=data_dir)
-        if not 0 <= index < len(data.test):
-            raise ConfigError(f"--index must be in 0-{len(data.test) - 1}, got {index}")
-        x, y = next(iter(loaded.batches(Split(data.test.images[index:index + 1], data.test.labels[index:index + 1]))))
-        source = f"test image {index} ({data.classes[int(y)]})"
-    target = class_index(target, loaded.classes)
-    cam = grad_cam(loaded.model, x, target, layer)
-    sal = saliency(loaded.model, x, cam.target)
-    gray = _pixels(x[0], loaded).numpy()
-    name = loaded.classes[cam.target]
+        picture = pictures.test_picture(net.dataset(dataset, data_dir), index)
+    x, _ = pictures.model_input([picture], net)
+    source = picture.name if image is not None else picture.steps[0]
+    target = class_index(target, net.classes)
+    cam = grad_cam(net.model, x, target, layer)
+    sal = saliency(net.model, x, cam.target)
+    seen = pictures.seen(x[0], net)  # (S, S) grey or (S, S, 3) colour, in [0, 1]
+    name = net.classes[cam.target]
     path = plots.image_grid(
-        [gray, cam.map, overlay(gray, cam.map), sal.map, overlay(gray, sal.map, cmap="hot")],
+        [seen, cam.map, overlay(seen, cam.map), sal.map, overlay(seen, sal.map, cmap="hot")],
         ["input", f"Grad-CAM at '{cam.layer}'", "Grad-CAM overlay", "saliency |d score / d x|", "saliency overlay"],
-        _out(out, loaded.run_dir / "explain.png"), cols=5,
-        title=f"{loaded.name}: {source}, why '{name}' ({cam.probability:.0%})")
-    return cam, sal, loaded.classes, source, path
+        out_path(out, net.out_dir / "explain.png"), cols=5,
+        title=f"{net.name}: {source}, why '{name}' ({cam.probability:.0%})")
+    return Figure.of(path, legacy=(cam, sal, net.classes, source, path), cam=cam, saliency=sal, classes=net.classes,
+                     source=source)
 
 
 def class_index(target, classes) -> int | None:

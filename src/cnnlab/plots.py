@@ -1,7 +1,7 @@
 """Pictures drawn from data that is already computed (histories, images, matrices, embeddings, activations):
 one PNG per call, the path returned; the path carries the figure (`.figure`), which a notebook shows inline.
 Figures are matplotlib.figure.Figure objects, never pyplot's: the user's backend and open figures stay as
-they were. What to draw is computed in views.py."""
+they were. What to draw is computed in the views package (cnnlab.views)."""
 import math
 import textwrap
 from pathlib import Path

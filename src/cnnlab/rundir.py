@@ -9,7 +9,7 @@ and loading a trained run for inference. No other module knows a file name of th
     RUN_DIR/curves.png    loss and accuracy per epoch
 
 **Which checkpoint a directory means.** Wherever a checkpoint is read for inference (`cnnlab eval`, every view,
-`load_trained`), a run directory means its `best.pt`, falling back to `last.pt` while no epoch has finished;
+`cnnlab.trained.load_trained`), a run directory means its `best.pt`, falling back to `last.pt` while no epoch has finished;
 `--last` (`which="last"`) picks `last.pt`. Resuming always reads `last.pt`: it continues the run, it does not
 evaluate it.
 
@@ -20,7 +20,7 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import atomic_write_text, read_torch_file, save_checkpoint, weights_mismatch
@@ -271,109 +271,22 @@ def require_training_state(path, payload: dict) -> None:
         raise CheckpointError(f"{path}: cannot resume from it: no {', '.join(missing)} inside")
 
 
-# ---------------------------------------------------------------- a trained run, for inference
-@dataclass
-class TrainedModel:
-    """A checkpoint ready for inference: the model in eval mode, and what using it needs."""
-
-    model: object  # nn.Module, on `device`, in eval mode
-    classes: tuple
-    normalize: tuple  # (mean, std) of the training transform
-    input_size: int  # images are resized to input_size x input_size
-    evaluation: Evaluation  # precision and TTA the run was evaluated with
-    config: dict  # the training settings
-    path: Path | None  # the .pt file; None for a module given without a run
-    payload: dict = field(repr=False)
-    device: object = "cpu"
-
-    def __repr__(self) -> str:  # one line in a notebook, not the whole model and config
-        where = self.path or "a module given without a run"
-        return (f"TrainedModel({self.name} from {where}: {len(self.classes)} classes, {self.input_size}x"
-                f"{self.input_size} input, {self.evaluation.precision}, on {self.device})")
-
-    @property
-    def name(self) -> str:
-        return self.config["model"]
-
-    @property
-    def run_dir(self) -> Path:
-        """Where pictures about it go by default: beside the checkpoint (the current directory for a module)."""
-        return self.path.parent if self.path is not None else Path(".")
-
-    def batches(self, split, limit=None, batch_size=None, device=None):
-        """Batches of `split` transformed exactly as in training (normalisation and size from the checkpoint)."""
-        from .data import Batches
-
-        mean, std = self.normalize
-        return Batches(split, batch_size or self.evaluation.batch_size, mean=mean, std=std, size=self.input_size,
-                       limit=limit, device=device or self.device, channels_last=self.evaluation.channels_last)
-
-    def test_batches(self, data, limit=None, batch_size=None, device=None):
-        """The test images of `data` the run evaluated (its --test-limit, on its own data set) unless `limit`."""
-        if limit is None and data.name == self.config["dataset"]:
-            limit = self.config.get("test_limit")
-        return self.batches(data.test, limit, batch_size, device)
-
-    def dataset(self, name=None, data_dir=None):
-        """The data set it was trained on (or `name`), refused when its classes do not match."""
-        from .data import dataset_options, load_dataset
-
-        if name is None:
-            name, data_dir = self.config["dataset"], data_dir or self.config.get("data_dir")
-        data = name if hasattr(name, "test") else load_dataset(name, data_dir, **dataset_options(self.config, self.input_size))  # a name, or a loaded Dataset
-        name = data.name
-        if len(data.classes) != len(self.classes):
-            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path or self.name} predicts "
-                              f"{len(self.classes)}; choose a data set like '{self.config['dataset']}'")
-        return data
-
-    def logits(self, x):
-        """Float32 logits of a batch of model inputs, computed as the run evaluates (cnnlab.evaluate.forward)."""
-        from .evaluate import forward
-
-        return forward(self.model, x.to(self.device), self.evaluation)
+# ---------------------------------------------------------------- moved to cnnlab.trained
+_MOVED = {"TrainedModel": "TrainedNetwork", "load_trained": "load_trained", "from_module": "from_module"}
 
 
-def load_trained(path, which: str = "best", device="cpu", evaluation: Evaluation | None = None,
-                 model=None) -> TrainedModel:
-    """Load a trained run for inference: `path` is a .pt file or a run directory (see checkpoint_path and
-    `which`). The model comes back on `device`, in eval mode; `evaluation` overrides the recorded one. A run of
-    your own network needs it as `model` (an nn.Module, copied; a class or factory; or an import reference)."""
-    path = checkpoint_path(path, which)
-    model, payload = load_model(path, model=model)
-    evaluation = evaluation or evaluation_of(payload)
-    model = model.to(device, memory_format=_memory_format(evaluation)).eval()
-    return TrainedModel(model, tuple(payload["classes"]), tuple(payload["normalize"]), payload["input_size"],
-                        evaluation, payload["config"], path, payload, device)
+def __getattr__(name):
+    """The trained-network type and its loading live in cnnlab.trained; the old names here still work."""
+    if name not in _MOVED:
+        raise AttributeError(f"module 'cnnlab.rundir' has no attribute '{name}'")
+    import importlib
+    import warnings
 
-
-def from_module(model, dataset, data_dir=None, normalize=None, input_size=None, device=None) -> TrainedModel:
-    """A module given without a run, ready for the views: the classes of `dataset` (a name or a loaded Dataset),
-    its normalisation unless `normalize` = (mean, std), its own image size unless `input_size`, float32 evaluation.
-    A copy of the module is used, in eval mode (the caller's keeps its mode), on its own device unless `device`."""
-    import copy
-
-    from .data import load_dataset
-
-    if dataset is None:
-        raise ConfigError("a model given without a run directory needs a data set: dataset='fashion-mnist', ...")
-    data = dataset if hasattr(dataset, "test") else load_dataset(dataset, data_dir)
-    if device is None:
-        device = next((t.device for t in model.parameters()), "cpu")
-    name = type(model).__name__
-    model = copy.deepcopy(model).to(device).eval()
-    config = {"model": name, "dataset": data.name, "data_dir": data_dir}
-    normalize = tuple(normalize) if normalize is not None else (data.mean, data.std)
-    return TrainedModel(model, tuple(data.classes), normalize, input_size or data.test.images.shape[-1],
-                        FLOAT32_EVALUATION, config, None, {"config": config}, device)
-
-
-def _memory_format(evaluation: Evaluation):
-    import torch
-
-    return torch.channels_last if evaluation.channels_last else torch.contiguous_format
+    warnings.warn(f"cnnlab.rundir.{name} is now cnnlab.trained.{_MOVED[name]}", DeprecationWarning, stacklevel=2)
+    # looked up by name: an alias for old callers, not a dependency (cnnlab.trained builds on this module)
+    return getattr(importlib.import_module(f"{__package__}.trained"), _MOVED[name])
 
 
 __all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "Evaluation",
-           "TrainedModel", "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "load_trained",
-           "read_config", "read_metrics", "read_run", "write_config", "write_metrics"]
+           "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "read_config", "read_metrics",
+           "read_run", "write_config", "write_metrics"]

@@ -1,7 +1,31 @@
 """`cnnlab explore` (a local web page showing what a CNN sees) and `cnnlab explain` (Grad-CAM and saliency PNG)."""
-
+import argparse
 
 from .views import add_checkpoint
+
+
+def intermixed(parser):
+    """Runs and options in any order on this command (`cnnlab explore RUN --model REF RUN2`): argparse's intermixed
+    parsing, with the command line's rule for a wrong option kept for whatever is left over."""
+    base = type(parser)
+
+    class Intermixed(base):
+        _inner = False
+
+        def parse_known_args(self, args=None, namespace=None):
+            if self._inner:  # the two passes of parse_known_intermixed_args: leftovers are expected there
+                return argparse.ArgumentParser.parse_known_args(self, args, namespace)
+            self._inner = True
+            try:
+                namespace, extras = self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._inner = False
+            if extras:
+                base.parse_known_args(self, extras)  # names the unknown option, with a suggestion
+            return namespace, extras
+
+    parser.__class__ = Intermixed
+    return parser
 
 
 def register(commands):
@@ -15,7 +39,11 @@ def register(commands):
                    help="run directories (their best.pt and last.pt), .pt checkpoints, registered model names "
                         "(untrained) or FILE.py:NAME (NAME() returns your nn.Module); default: every run under "
                         "--runs")
-    p.add_argument("--model", action="append", default=[], metavar="REF", help="one more reference (repeatable)")
+    intermixed(p)
+    p.add_argument("--model", action="append", default=[], metavar="REF",
+                   help="your own network, FILE.py:NAME or package.module:NAME (repeatable): the runs trained with "
+                        "it (same reference, or same NAME, or the only --model given) are shown trained with it; "
+                        "one no run was trained with is shown untrained")
     p.add_argument("--runs", default="runs", metavar="DIR", help="where to look for runs without REF (default: runs)")
     p.add_argument("--input-size", type=int, default=28, metavar="S",
                    help="input side for FILE.py:NAME models (default: 28)")
@@ -65,18 +93,19 @@ def run_explore(args):
     import torch
 
     torch.set_num_threads(args.threads)  # this process is the server: its threads are ours to set
-    sources = find_sources([*args.refs, *args.model], args.runs, args.input_size)
+    sources = find_sources(args.refs, args.runs, args.input_size, models=args.model)
     for source in sources:
-        print(f"  [{source.id}] {source.label}")
+        print(f"  [{source.id}] {source.label}" + (f" (with --model {source.model})"
+                                                   if source.kind == "checkpoint" and source.model else ""))
     serve(sources, args.host, args.port, args.token)
 
 
 def run_explain(args):
     from ..explain import explain
 
-    cam, sal, classes, source, path = explain(args.checkpoint, args.image, args.index, args.target, args.layer,
-                                              args.out, args.invert, args.data_dir,
-                                              which="last" if args.last else "best", model=args.model)
-    print(f"input: {source}")
-    print(f"class '{classes[cam.target]}' ({cam.probability:.1%}); Grad-CAM at layer '{cam.layer}'")
-    print(f"wrote {path}")
+    figure = explain(args.checkpoint, args.image, args.index, args.target, args.layer, args.out, args.invert,
+                     args.data_dir, which="last" if args.last else "best", model=args.model)
+    cam = figure.cam
+    print(f"input: {figure.source}")
+    print(f"class '{figure.classes[cam.target]}' ({cam.probability:.1%}); Grad-CAM at layer '{cam.layer}'")
+    print(f"wrote {figure}")

@@ -127,19 +127,19 @@ def run_eval(args):
     from ..distributed import select_device
     from ..errors import ConfigError
     from ..evaluate import evaluate, per_class_accuracy, shown_accuracy, untested_warning
-    from ..rundir import load_trained
-    from ..views import check_limit
+    from ..trained import load_trained
+    from ..views import limit_of
 
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     device = select_device(args.device)
     trained = load_trained(args.checkpoint, "last" if args.last else "best", device, model=args.model)
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     data = trained.dataset(args.dataset, args.data_dir)
-    check_limit(args.limit, data)
-    score = evaluate(trained.model, trained.test_batches(data, args.limit, args.batch_size), trained.evaluation,
-                     keep=args.per_class)
+    limit, note = limit_of(args.limit, data)
+    if note:
+        print(f"cnnlab: note: {note}", file=sys.stderr)
+    score = evaluate(trained.model, trained.test_batches(data, None if args.limit is None else limit, args.batch_size),
+                     trained.evaluation, keep=args.per_class)
     how = trained.evaluation.precision + (", flip TTA" if trained.evaluation.tta else "")
     print(f"{trained.name} on {data.name} test ({score.count:,} images, {how}): loss {score.loss:.4f}, "
           f"accuracy {score.accuracy:.4f}")

@@ -35,7 +35,7 @@ def register(commands):
                         "picture)")
     p.add_argument("--split", choices=["train", "test"], default="test", help="(default: test)")
     p.add_argument("--data-dir", help="directory with the IDX files")
-    p.add_argument("--out", metavar="FILE", help="PNG to write (default: ./DATASET-SPLIT.png)")
+    p.add_argument("--out", metavar="FILE", help="PNG to write (default: runs/show/DATASET-SPLIT.png)")
     p.set_defaults(func=run_show)
 
     p = commands.add_parser("plot", help="loss and accuracy curves of one or more runs, overlaid",
@@ -43,7 +43,7 @@ def register(commands):
                                         "several runs share the axes, one colour each.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (made by cnnlab train)")
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: RUN_DIR/curves.png for one run, "
-                                                 "./curves.png for several)")
+                                                 "compare/curves.png beside the first run for several)")
     p.set_defaults(func=run_plot)
 
     p = commands.add_parser("predict", help="classify image files, or test images beside their true labels",
@@ -56,11 +56,12 @@ def register(commands):
     p.add_argument("--dataset", help="without IMAGE: data set to take test images from "
                                      "(default: the one the model was trained on)")
     p.add_argument("--limit", type=int, default=10, metavar="N",
-                   help="without IMAGE: use the first N test images (default: 10; all are listed, the picture "
-                        "shows the first 100)")
+                   help="without IMAGE: use the first N test images (default: 10; more than the test set has: "
+                        "all of them; all are listed, the picture shows the first 100)")
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
     p.add_argument("--data-dir", help="directory with the IDX files")
-    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, predict.png)")
+    p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, predict.png; for IMAGE files "
+                   "predict_IMAGE.png, named after the first)")
     p.set_defaults(func=run_predict)
 
     p = commands.add_parser("confusion", help="confusion matrix, per-class accuracy, most confused pairs and mistakes",
@@ -77,7 +78,8 @@ def register(commands):
                                         "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN tutorial does.")
     add_checkpoint(p)
     p.add_argument("--limit", type=int, default=2000, metavar="N",
-                   help="use the first N test images (default: 2000; t-SNE time grows faster than linearly)")
+                   help="use the first N test images (default: 2000, or all when the test set is smaller; t-SNE "
+                        "time grows faster than linearly)")
     p.add_argument("--seed", type=int, default=0, help="t-SNE random state (default: 0)")
     p.add_argument("--data-dir", help="directory with the IDX files")
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, tsne.png)")
@@ -85,7 +87,9 @@ def register(commands):
 
     p = commands.add_parser("features", help="activation maps of every convolution layer for one input",
                             description="Run one input through the model and draw the output of every Conv2d "
-                                        "layer, one grid per layer titled with its shape (up to 16 channels each).")
+                                        "layer, one grid per layer titled with its shape (up to 16 channels each). "
+                                        "With more layers than --max-layers, evenly spaced ones are drawn and the "
+                                        "others are named, in the terminal and in the picture.")
     add_checkpoint(p)
     p.add_argument("image", nargs="?", metavar="IMAGE", help="an image file (default: a test image, see --index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
@@ -106,10 +110,13 @@ def register(commands):
     p = commands.add_parser("compare", help="table and plots comparing finished runs",
                             description="Print a markdown table of each run's model, parameters, multiply-adds per "
                                         "image, best test accuracy, training images/s and training time (test "
-                                        "passes excluded); write it as compare.csv with compare_time.png "
-                                        "(accuracy against time) and compare_params.png (against parameters).")
+                                        "passes excluded), with how each run trained (optimizer, lr, batch size, "
+                                        "training images: for more than two runs, only the settings in which they "
+                                        "differ); write it as compare.csv with compare_time.png (accuracy against "
+                                        "time) and compare_params.png (against parameters).")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (made by cnnlab train)")
-    p.add_argument("--out", metavar="DIR", default=".", help="directory for the three files (default: .)")
+    p.add_argument("--out", metavar="DIR", help="directory for the three files (default: compare/ beside the first "
+                                                "run, e.g. runs/compare/)")
     p.set_defaults(func=run_compare)
 
 
@@ -130,10 +137,20 @@ def _wrote(path):
     print(f"wrote {path}")
 
 
+def _notes(figure):
+    """A view's notes (a --limit larger than the set, ...), one line each on stderr."""
+    import sys
+
+    for note in getattr(figure, "notes", None) or []:
+        print(f"cnnlab: note: {note}", file=sys.stderr)
+
+
 def run_show(args):
     from ..views import show
 
-    _wrote(show(args.dataset, args.limit, args.split, args.out, args.data_dir))
+    figure = show(args.dataset, args.limit, args.split, args.out, args.data_dir)
+    _notes(figure)
+    _wrote(figure)
 
 
 def _finished(run_dirs) -> list:
@@ -170,9 +187,9 @@ def run_predict(args):
     if args.images:
         if args.dataset:
             raise ConfigError("give IMAGE files or --dataset, not both")
-        predictions, notes, path = predict_files(args.checkpoint, args.images, args.invert, args.out, _which(args),
-                                                 model=args.model)
-        for note in notes:
+        figure = predict_files(args.checkpoint, args.images, args.invert, args.out, _which(args), model=args.model)
+        predictions = figure.predictions
+        for note in figure.notes:
             print(f"converted {note}")
         width = max(len(p.name) for p in predictions)
         for p in predictions:
@@ -180,8 +197,10 @@ def run_predict(args):
         if len(predictions) > PICTURE_LIMIT // 2:
             print(f"the picture shows the first {PICTURE_LIMIT // 2} of {len(predictions):,} files")
     else:
-        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir, _which(args),
-                                            model=args.model)
+        figure = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir, _which(args),
+                                 model=args.model)
+        _notes(figure)
+        predictions = figure.predictions
         width = max(len(p.true) for p in predictions)
         print(f"{'image':<10} {'true':<{width}} {'predicted':<{width}}   top 3")
         for p in predictions:
@@ -191,7 +210,7 @@ def run_predict(args):
         print(f"{right}/{len(predictions)} right")
         if len(predictions) > PICTURE_LIMIT:
             print(f"the picture shows the first {PICTURE_LIMIT} of {len(predictions):,}")
-    _wrote(path)
+    _wrote(figure)
 
 
 def run_confusion(args):
@@ -199,6 +218,7 @@ def run_confusion(args):
     from ..views import confusion
 
     result = confusion(args.checkpoint, args.out, args.limit, args.data_dir, which=_which(args), model=args.model)
+    _notes(result)
     print(f"accuracy {result.accuracy:.4f} on {int(result.matrix.sum()):,} test images")
     width = max(len(c) for c in result.classes)
     print(f"{'class':<{width}} {'accuracy':>8} {'images':>7}")
@@ -219,32 +239,37 @@ def run_confusion(args):
 def run_tsne(args):
     from ..views import tsne
 
-    _wrote(tsne(args.checkpoint, args.limit, args.out, args.data_dir, args.seed, _which(args), model=args.model))
+    figure = tsne(args.checkpoint, args.limit, args.out, args.data_dir, args.seed, _which(args), model=args.model)
+    _notes(figure)
+    _wrote(figure)
 
 
 def run_features(args):
     from ..views import features
 
-    layers, source, path = features(args.checkpoint, args.image, args.index, args.out, args.invert, args.data_dir,
-                                    args.max_layers, _which(args), model=args.model)
-    print(f"input: {source}")
-    for name, shape in layers:
-        print(f"  {name:<24} {list(shape)}")
-    _wrote(path)
+    figure = features(args.checkpoint, args.image, args.index, args.out, args.invert, args.data_dir,
+                      args.max_layers, _which(args), model=args.model)
+    print(f"input: {figure.source}")
+    for name, shape in figure.layers:
+        print(f"  {name:<24} {list(shape)}{'' if name in figure.drawn else '  (not drawn)'}")
+    if figure.left_out:
+        print(f"drawn: {len(figure.drawn)} of {len(figure.layers)} conv layers (--max-layers {args.max_layers}); "
+              f"left out: {', '.join(figure.left_out)}")
+    _wrote(figure)
 
 
 def run_kernels(args):
     from ..views import kernels
 
-    name, shape, path = kernels(args.checkpoint, args.out, _which(args), model=args.model)
-    print(f"first convolution '{name}': weights {list(shape)}")
-    _wrote(path)
+    figure = kernels(args.checkpoint, args.out, _which(args), model=args.model)
+    print(f"first convolution '{figure.layer}': weights {list(figure.shape)}")
+    _wrote(figure)
 
 
 def run_compare(args):
-    from ..views import compare, markdown_table
+    from ..views import compare
 
-    rows, paths = compare(_finished(args.run_dirs), args.out)
-    print(markdown_table(rows))
-    for path in paths:
+    figure = compare(_finished(args.run_dirs), args.out)
+    print(figure.table)
+    for path in figure.files:
         _wrote(path)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import rundir
+from .. import pictures, rundir
 from ..errors import CheckpointError, CnnlabError
+from ..trained import TrainedNetwork as Network
 from . import engine
-from .loader import Network, Source, load_network
+from .loader import Source, load_network
 
 MAX_CHANNELS = 4096  # maps per layer the page may ask for (more than any zoo layer has)
 MAX_COORDINATE = 2**31 - 1  # a unit's channel, row and column: beyond this no layer reaches
@@ -111,7 +112,7 @@ class Explorer:
         installed, else the synthetic set)."""
         from ..data import load_dataset, locate
 
-        name, data_dir = net.dataset, net.data_dir
+        name, data_dir = net.dataset_name, net.data_dir
         if name is None:
             name, data_dir = ("fashion-mnist" if locate("fashion-mnist") else "synthetic"), None
         key = (name, data_dir)
@@ -138,7 +139,8 @@ class Explorer:
                 "count": len(labels), "classes": list(data.classes), "pixels": pixels}
 
     def pixels(self, net: Network, spec) -> tuple[np.ndarray, list[str]]:
-        """28x28 uint8 pixels for the page's input: a drawing, a test image or converted pixels (an upload)."""
+        """uint8 pixels for the page's input (28x28, or as the network's training images are stored): a drawing, a
+        test image or converted pixels (an upload)."""
         if not isinstance(spec, dict):
             raise RequestError(f"'input' must be an object (a drawing, a test image or pixels), got {_kind(spec)}")
         kind = choice(spec.get("kind"), "input kind", ("drawing", "test", "pixels"), "")
@@ -157,12 +159,10 @@ class Explorer:
             raw = base64.b64decode(raw, validate=True)
         except ValueError:
             raise RequestError("pixels: not valid base64") from None
-        if len(raw) != engine.NATIVE ** 2:
-            raise RequestError(f"pixels: expected {engine.NATIVE ** 2} bytes (28x28), got {len(raw)}")
         if not isinstance(steps, list) or len(steps) > MAX_STEPS:
             raise RequestError(f"pixels: 'steps' must be a list of at most {MAX_STEPS} texts")
         steps = [text(s, "a step", "") for s in steps]
-        return np.frombuffer(raw, np.uint8).reshape(engine.NATIVE, engine.NATIVE), steps
+        return pictures.from_raw(raw, net).numpy(), steps
 
     # ------------------------------------------------------------ the endpoints
     def sources_json(self) -> dict:
@@ -174,9 +174,10 @@ class Explorer:
         from ..inspect import count_params
 
         return {"source": source.describe(), "model": net.name, "classes": list(net.classes),
-                "input_size": net.input_size, "normalize": [net.mean, net.std], "dataset": net.dataset,
-                "trained": net.trained, "epoch": net.epoch, "parameters": count_params(net.model),
-                "fit": "frame" if (net.dataset or "").startswith("fashion") else "mnist"}
+                "input_size": net.input_size, "in_channels": net.in_channels, "normalize": [net.mean, net.std],
+                "dataset": net.dataset_name, "trained": net.trained, "epoch": net.epoch,
+                "parameters": count_params(net.model),
+                "fit": "frame" if (net.dataset_name or "").startswith("fashion") else "mnist"}
 
     def test(self, query: dict) -> dict:
         net = self.network(query.get("source"))
@@ -223,11 +224,12 @@ class Explorer:
         result["classes"] = engine.class_names(net, np.zeros((1, len(net.classes))))
         return result
 
-    @staticmethod
-    def upload(query: dict, data: bytes) -> dict:
+    def upload(self, query: dict, data: bytes) -> dict:
+        """An uploaded picture converted for the network `source` (default: the first) as its training images
+        were prepared; the page sends the pixels back with its next request."""
         name = text(query.get("name"), "name", "upload")
         invert = choice(query.get("invert"), "invert", ("auto", "yes", "no"), "auto")
-        pixels, steps = engine.upload_pixels(data, name, invert)
+        pixels, steps = engine.upload_pixels(data, name, invert, self.network(query.get("source")))
         return {"raw": base64.b64encode(pixels.tobytes()).decode(), "steps": [f"{name}: {steps[0]}", *steps[1:]]}
 
     def live(self, query: dict):
@@ -244,7 +246,7 @@ class Explorer:
         run_dir = source.run_dir
         last_pt = rundir.last_checkpoint(run_dir)
         last = Source(id=f"{source.id}-live", label=f"{run_dir.name}/{last_pt.name}", kind="checkpoint",
-                      path=last_pt, run_dir=run_dir)
+                      path=last_pt, run_dir=run_dir, model=source.model)
         planned = _planned_epochs(run_dir)
         seen, sent, pinged = None, set(), time.monotonic()
         yield "waiting", {"run": run_dir.name, "epochs": planned}

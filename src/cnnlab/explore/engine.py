@@ -2,20 +2,17 @@
 network sees, a forward pass recording every module's output (hooks), one conv unit's multiply-add (cnnlab.ops),
 Grad-CAM and saliency (cnnlab.explain). Results are plain dicts ready for JSON; maps travel as base64 uint8."""
 import base64
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import ops
-from ..errors import ConfigError, ImageError
-from .loader import Network
+from .. import ops, pictures
+from ..errors import ConfigError
+from ..pictures import MAX_PIXELS, MAX_UPLOAD_BYTES, NATIVE, data_url_bytes, decode_image, frame_fit, mnist_fit
+from ..trained import TrainedNetwork
 
-NATIVE = 28  # every picture becomes 28x28 light on dark first, as the MNIST-like training images are
-MAX_UPLOAD_BYTES = 5 * 2**20  # an upload (or a drawing) larger than this is refused before it is read
-MAX_PIXELS = 16_000_000  # and an image with more pixels than this (4000 x 4000) before it is decoded
 DEFAULT_CHANNELS = 8  # maps sent per layer unless the page asks for more
 MAX_WINDOW_CHANNELS = 16  # input channels of a multiply-add shown in full; the others as partial sums
 
@@ -24,126 +21,26 @@ class InputError(ConfigError):
     """A request the page made that cannot be served (bad input, unknown layer or unit)."""
 
 
-# ---------------------------------------------------------------- pictures
-def decode_image(data: bytes, what: str = "upload"):
-    """A PIL image from file bytes, with size and pixel limits checked before decoding."""
-    from PIL import Image, UnidentifiedImageError
-
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"{what}: {len(data) / 2**20:.1f} MiB is larger than the {MAX_UPLOAD_BYTES // 2**20} MiB "
-                         "limit")
-    if not data:
-        raise ImageError(f"{what}: empty file")
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_PIXELS:
-            raise ImageError(f"{what}: {image.width}x{image.height} pixels is more than the limit of "
-                             f"{MAX_PIXELS:,} pixels; make it smaller")
-        image.load()
-    except UnidentifiedImageError:
-        raise ImageError(f"{what}: not an image (use PNG, JPEG, BMP, GIF, ...)") from None
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as error:
-        raise ImageError(f"{what}: cannot read the image ({error or type(error).__name__})") from None
-    return image
-
-
-def data_url_bytes(url: str, what: str) -> bytes:
-    """The bytes of a 'data:image/png;base64,...' URL (what a canvas's toDataURL gives)."""
-    if not isinstance(url, str) or not url.startswith("data:") or "," not in url:
-        raise InputError(f"{what}: expected a data: URL")
-    head, _, body = url.partition(",")
-    if len(body) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        raise ImageError(f"{what}: larger than the {MAX_UPLOAD_BYTES // 2**20} MiB limit")
-    try:
-        return base64.b64decode(body, validate=True) if head.endswith(";base64") else body.encode()
-    except ValueError:
-        raise InputError(f"{what}: the data URL is not valid base64") from None
-
-
-def mnist_fit(gray: np.ndarray, box: int = 20) -> tuple[np.ndarray, list[str]]:
-    """MNIST's preprocessing of a light-on-dark drawing (LeCun et al.): crop to the ink, scale it so its longer
-    side is `box` (20) pixels keeping the aspect ratio (anti-aliased), then place it in 28x28 so that its centre
-    of mass is the image centre. gray: (H, W) uint8. Returns (28, 28) uint8 and the steps in words."""
-    from PIL import Image
-
-    ink = np.argwhere(gray > 20)
-    if len(ink) == 0:
-        return np.zeros((NATIVE, NATIVE), np.uint8), ["empty drawing"]
-    (top, left), (bottom, right) = ink.min(0), ink.max(0) + 1
-    crop = gray[top:bottom, left:right]
-    h, w = crop.shape
-    scale = box / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS), dtype=np.float64)
-    total = small.sum()
-    ys, xs = np.indices(small.shape)
-    cy, cx = (ys * small).sum() / total, (xs * small).sum() / total  # centre of mass of the scaled stroke
-    oy, ox = int(round(NATIVE / 2 - 0.5 - cy)), int(round(NATIVE / 2 - 0.5 - cx))
-    oy = min(max(oy, 0), NATIVE - small.shape[0])  # keep the stroke inside the frame
-    ox = min(max(ox, 0), NATIVE - small.shape[1])
-    out = np.zeros((NATIVE, NATIVE), np.float64)
-    out[oy:oy + small.shape[0], ox:ox + small.shape[1]] = small
-    steps = [f"cropped to the ink ({w}x{h})", f"scaled to {size[0]}x{size[1]} (longer side {box})",
-             "centred by centre of mass in 28x28"]
-    return np.clip(out, 0, 255).round().astype(np.uint8), steps
-
-
-def frame_fit(gray: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Fashion-MNIST's framing: the item's longer side fills the 28x28 frame, centred (no centre of mass)."""
-    from PIL import Image
-
-    ink = np.argwhere(gray > 20)
-    if len(ink) == 0:
-        return np.zeros((NATIVE, NATIVE), np.uint8), ["empty drawing"]
-    (top, left), (bottom, right) = ink.min(0), ink.max(0) + 1
-    crop = gray[top:bottom, left:right]
-    side = max(crop.shape)
-    square = np.zeros((side, side), np.uint8)
-    oy, ox = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
-    square[oy:oy + crop.shape[0], ox:ox + crop.shape[1]] = crop
-    out = np.asarray(Image.fromarray(square).resize((NATIVE, NATIVE), Image.Resampling.LANCZOS), dtype=np.uint8)
-    return out, [f"cropped to the item ({crop.shape[1]}x{crop.shape[0]})", "padded square, resized to 28x28"]
-
-
+# ---------------------------------------------------------------- pictures (cnnlab.pictures)
 def drawing_pixels(url: str, fit: str = "mnist") -> tuple[np.ndarray, list[str]]:
     """A canvas drawing (white strokes on black, any size) as 28x28 uint8 with `fit` 'mnist' or 'frame'."""
-    image = decode_image(data_url_bytes(url, "drawing"), "drawing")
-    gray = np.asarray(image.convert("L"))
-    steps = [f"drawing {image.width}x{image.height}"]
-    if fit == "mnist":
-        pixels, more = mnist_fit(gray)
-    elif fit == "frame":
-        pixels, more = frame_fit(gray)
-    else:
-        raise InputError(f"unknown fit '{fit}': choose mnist or frame")
-    return pixels, steps + more
+    picture = pictures.read_drawing(url, fit)
+    return picture.pixels.numpy(), picture.steps
 
 
-def upload_pixels(data: bytes, name: str = "upload", invert: str = "auto") -> tuple[np.ndarray, list[str]]:
-    """An uploaded PNG/JPEG/... converted exactly as `cnnlab predict` converts files (views.read_picture)."""
-    import tempfile
-    from pathlib import Path
-
-    from ..views import read_picture
-
-    decode_image(data, name)  # limits and a clear message before anything else
-    safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-")[:60] or "upload"
-    with tempfile.TemporaryDirectory(prefix="cnnlab-explore-") as tmp:
-        path = Path(tmp) / safe
-        path.write_bytes(data)
-        picture = read_picture(path, invert)
+def upload_pixels(data: bytes, name: str = "upload", invert: str = "auto",
+                  net: TrainedNetwork | None = None) -> tuple[np.ndarray, list[str]]:
+    """An upload's bytes converted as `cnnlab predict` converts a file for `net` (None: an MNIST-like grey model),
+    read from memory; its size checked before it is decoded."""
+    picture = pictures.read_upload(data, net, name, invert)
     return picture.pixels.numpy(), picture.steps
 
 
 # ---------------------------------------------------------------- the model's input
-def model_input(net: Network, pixels: np.ndarray) -> torch.Tensor:
-    """(1, 1, S, S): 28x28 uint8 pixels through the training transform (normalise, resize) of the checkpoint."""
-    from ..data import Batches, Split
-
-    images = torch.from_numpy(np.array(pixels, dtype=np.uint8))[None]  # a copy: the caller keeps its array
-    batches = Batches(Split(images, torch.zeros(1, dtype=torch.int64)), 1, mean=net.mean, std=net.std,
-                      size=net.input_size)
-    return batches.transform(images)
+def model_input(net: TrainedNetwork, pixels: np.ndarray) -> torch.Tensor:
+    """(1, C, S, S): uint8 pixels (28x28, or as the network's training images are stored) through the
+    checkpoint's training transform (per-channel normalisation, resize)."""
+    return pictures.model_input([np.array(pixels, dtype=np.uint8)], net)[0]  # a copy: the caller keeps its array
 
 
 def encode(array, channels: int | None = None) -> dict:
@@ -205,12 +102,12 @@ def forward_all(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[R
     return logits.detach().float(), records
 
 
-def class_names(net: Network, logits: torch.Tensor) -> list[str]:
+def class_names(net: TrainedNetwork, logits: torch.Tensor) -> list[str]:
     n = logits.shape[1]
     return list(net.classes) if len(net.classes) == n else [str(k) for k in range(n)]
 
 
-def predictions(net: Network, logits: torch.Tensor) -> list[dict]:
+def predictions(net: TrainedNetwork, logits: torch.Tensor) -> list[dict]:
     probs = logits.softmax(1)[0]
     names = class_names(net, logits)
     return [{"class": names[k], "index": k, "p": round(float(probs[k]), 6), "logit": round(float(logits[0, k]), 5)}
@@ -231,7 +128,7 @@ def _module(model: nn.Module, record_name: str) -> nn.Module:
     return dict(model.named_modules())[record_name.split("#")[0]]
 
 
-def forward_json(net: Network, pixels: np.ndarray, steps: list[str], channels: int = DEFAULT_CHANNELS,
+def forward_json(net: TrainedNetwork, pixels: np.ndarray, steps: list[str], channels: int = DEFAULT_CHANNELS,
                  only: str | None = None) -> dict:
     """Everything the page draws for one input: the pixels and the exact model input, the class probabilities,
     and every layer with its shape and its first `channels` maps. only: send maps of that one layer (all its
@@ -248,9 +145,10 @@ def forward_json(net: Network, pixels: np.ndarray, steps: list[str], channels: i
         raise InputError(f"no layer '{only}' in {net.name}")
     return {"model": net.name, "pixels": encode(torch.from_numpy(pixels.astype(np.float32))),
             "raw": base64.b64encode(np.ascontiguousarray(pixels, np.uint8).tobytes()).decode(),
-            "input": encode(x[0]), "steps": steps,
-            "transform": f"(pixel/255 - {net.mean:.4f}) / {net.std:.4f}"
-                         + (f", resized to {net.input_size}x{net.input_size}" if net.input_size != NATIVE else ""),
+            "shape": list(pixels.shape), "input": encode(x[0]), "steps": steps,
+            "transform": f"(pixel/255 - {pictures.in_words(net.mean)}) / {pictures.in_words(net.std)}"
+                         + (f", resized to {net.input_size}x{net.input_size}"
+                            if net.input_size != pixels.shape[-1] else ""),
             "top": predictions(net, logits), "layers": layers}
 
 
@@ -262,7 +160,7 @@ def as_int(value, what: str) -> int:
         raise InputError(f"{what} must be a whole number, got {value!r}") from None
 
 
-def unit_math(net: Network, pixels: np.ndarray, layer: str, channel, y, x) -> dict:
+def unit_math(net: TrainedNetwork, pixels: np.ndarray, layer: str, channel, y, x) -> dict:
     """The multiply-add behind output (channel, y, x) of conv layer `layer`: the input window (cnnlab.ops.pad2d
     of the layer's actual input), the kernel, their products, the sum plus bias, and the module's own output
     there, with the layer's whole output recomputed by cnnlab.ops.conv2d as a second check."""
@@ -321,7 +219,7 @@ def unit_math(net: Network, pixels: np.ndarray, layer: str, channel, y, x) -> di
             "input_maps": encode(xin[first:first + shown]), "effective": effective}
 
 
-def effective_field(net: Network, x: torch.Tensor, layer: str, channel: int, y: int, xx: int) -> dict:
+def effective_field(net: TrainedNetwork, x: torch.Tensor, layer: str, channel: int, y: int, xx: int) -> dict:
     """Which input pixels this unit depends on for this input: the gradient of the unit with respect to the input
     (nonzero inside the receptive field, except where a ReLU upstream is off), its bounding box and map."""
     module = _module(net.model, layer)
@@ -348,7 +246,7 @@ def effective_field(net: Network, x: torch.Tensor, layer: str, channel: int, y: 
 
 
 # ---------------------------------------------------------------- why this class
-def explain_json(net: Network, pixels: np.ndarray, target=None, layer: str | None = None) -> dict:
+def explain_json(net: TrainedNetwork, pixels: np.ndarray, target=None, layer: str | None = None) -> dict:
     from ..explain import default_cam_layer, grad_cam, saliency, spatial_layers
 
     x = model_input(net, pixels)
@@ -370,7 +268,7 @@ def explain_json(net: Network, pixels: np.ndarray, target=None, layer: str | Non
             "input": encode(x[0])}
 
 
-def live_maps(net: Network, pixels: np.ndarray, layers: int = 4, channels: int = 8) -> dict:
+def live_maps(net: TrainedNetwork, pixels: np.ndarray, layers: int = 4, channels: int = 8) -> dict:
     """For the live panel: predictions and the first `channels` maps of the first `layers` Conv2d layers."""
     x = model_input(net, pixels)
     logits, records = forward_all(net.model, x)
@@ -385,5 +283,6 @@ def output_size(n, k, p, s) -> int:
     return ops.conv_output_size(as_int(n, "input size"), as_int(k, "kernel"), as_int(p, "padding"), as_int(s, "stride"))
 
 
-__all__ = ["InputError", "decode_image", "drawing_pixels", "encode", "explain_json", "forward_all", "forward_json",
-           "live_maps", "mnist_fit", "model_input", "unit_math", "upload_pixels"]
+__all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "NATIVE", "InputError", "data_url_bytes", "decode_image", "drawing_pixels",
+           "encode", "explain_json", "forward_all", "forward_json", "frame_fit", "live_maps", "mnist_fit",
+           "model_input", "unit_math", "upload_pixels"]
