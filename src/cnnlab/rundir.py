@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import pretrained
 from .checkpoint import atomic_write_text, read_torch_file, save_checkpoint, weights_mismatch
 from .errors import CheckpointError, ConfigError, closest
 from .validate import check_payload, read_config_json, read_metrics_csv
@@ -90,8 +91,8 @@ def curves_path(run_dir) -> Path:
 
 def checkpoint_path(path, which: str = "best") -> Path:
     """The .pt file `path` means: a file is itself; a run directory means its best.pt (else last.pt), or with
-    which="last" its last.pt."""
-    path = Path(path)
+    which="last" its last.pt; `pretrained` means the shipped network's best.pt."""
+    path = pretrained.resolve(path)  # the name `pretrained`: the network cnnlab ships
     if which not in CHECKPOINTS:
         raise ConfigError(f"unknown checkpoint '{which}': choose best or last")
     if not path.exists() and path.suffix not in (".pt", ".pth"):  # meant as a run directory

@@ -8,6 +8,7 @@ import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import pretrained
 from .errors import ConfigError
 from .rundir import CHECKPOINTS, FLOAT32_EVALUATION, Evaluation, checkpoint_path, evaluation_of, load_model
 
@@ -68,6 +69,8 @@ class TrainedNetwork:
     @property
     def out_dir(self) -> Path:
         """Where pictures about it go by default: its run directory; runs/NAME-views/ for a module without one."""
+        if self.run_dir is not None and pretrained.is_shipped(self.run_dir):  # not into the installed package
+            return pretrained.VIEWS
         if self.run_dir is not None:
             return self.run_dir
         return VIEWS_ROOT / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in self.name)}-views"

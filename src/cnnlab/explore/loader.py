@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import rundir
+from .. import pretrained, rundir
 from ..errors import CheckpointError, ConfigError
 from ..network import import_reference, instantiate, is_reference, stored_network
 from ..trained import UNTRAINED_CLASSES, TrainedNetwork, load_trained, untrained
@@ -76,9 +76,9 @@ def find_sources(refs, runs_root="runs", input_size: int = 28, models=()) -> lis
     if not refs:  # every run under runs_root (with only --model given: those too, each bound to its network)
         root = Path(runs_root)
         runs = sorted(p for p in root.iterdir() if is_run_dir(p)) if root.is_dir() else []
-        if not runs and not user_models:
-            raise ConfigError(f"no run directories under {root}/: give a RUN_DIR, a checkpoint, a model name "
-                              "(see `cnnlab models`) or FILE.py:NAME")
+        if not runs and not user_models:  # a first start: the trained network cnnlab ships
+            print(f"no runs under {root}/ yet, so this opens {pretrained.describe()}")
+            runs = [pretrained.directory()]
         refs = [str(p) for p in runs]
     sources: list[Source] = []
     bound: set = set()
@@ -89,7 +89,7 @@ def find_sources(refs, runs_root="runs", input_size: int = 28, models=()) -> lis
         sources.append(Source(id=str(len(sources)), **fields))
 
     for ref in refs:
-        path = Path(ref)
+        path = pretrained.resolve(ref)
         file_ref = _file_ref(ref)
         if file_ref:
             if not file_ref[0].is_file():
@@ -102,8 +102,9 @@ def find_sources(refs, runs_root="runs", input_size: int = 28, models=()) -> lis
                                       "empty)")
             for name in RUN_CHECKPOINTS:
                 # last.pt is offered even before it exists: a run that is starting writes it within seconds
-                if (path / name).is_file() or name == rundir.LAST:
-                    add(label=f"{path.name}/{name}", kind="checkpoint", path=(path / name).resolve(),
+                if (path / name).is_file() or (name == rundir.LAST and not pretrained.is_shipped(path)):
+                    shown = pretrained.NAME if pretrained.is_shipped(path) else path.name
+                    add(label=f"{shown}/{name}", kind="checkpoint", path=(path / name).resolve(),
                         run_dir=path.resolve())
         elif path.suffix == ".pt" or path.exists():
             if not path.is_file():
