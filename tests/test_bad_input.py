@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnlab import cifar
+from cnnlab.data import cifar
 from cnnlab.cli import main
 from cnnlab.data import SPECS, cache_dir, load_dataset
 from cnnlab.errors import DatasetError

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab import folder
+from cnnlab.data import folder
 from cnnlab.cli import main
 from cnnlab.data import load_dataset, stratified_split
 from cnnlab.errors import DatasetError

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab import cifar
+from cnnlab.data import cifar
 from cnnlab.cli import main
 from cnnlab.data import SPECS, cache_dir, channel_stats, load_dataset, write_idx
 

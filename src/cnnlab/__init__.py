@@ -32,9 +32,12 @@ _EXPORTS = {
     **dict.fromkeys(["resume", "train"], "trainer"),
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
 }
-_SUBMODULES = ("checkpoint", "cifar", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
-               "explore", "export", "folder", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network", "notebook", "ops",
+_SUBMODULES = ("checkpoint", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
+               "explore", "export", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network", "notebook", "ops",
                "plots", "report", "rundir", "signals", "tensorboard", "trainer", "views")
+
+# old module name -> where it lives now; kept for a release with a DeprecationWarning
+_MOVED = {"cifar": "data.cifar", "folder": "data.folder"}
 
 __all__ = ["__version__", *_EXPORTS]
 
@@ -44,6 +47,11 @@ def __getattr__(name):
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = import_module(f".{name}", __name__)
+    elif name in _MOVED:
+        import warnings
+
+        warnings.warn(f"cnnlab.{name} moved to cnnlab.{_MOVED[name]}", DeprecationWarning, stacklevel=2)
+        return import_module(f".{_MOVED[name]}", __name__)  # not cached: every use of the old name warns
     else:
         raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
     globals()[name] = value  # later look-ups skip this function

@@ -82,7 +82,7 @@ def read_picture(path, invert: str = "auto", payload=None) -> Picture:
     steps = [f"{image.width}x{image.height} {image.mode}"]
     channels = payload.get("in_channels", 1) if payload else 1
     if payload and (channels == 3 or payload["config"]["dataset"].startswith("folder:")):
-        from .folder import picture  # colour, or trained on an image folder: decoded as its training images were
+        from .data.folder import picture  # colour, or trained on an image folder: decoded as its training images were
 
         size = payload["config"].get("image_size") or payload["input_size"]
         return Picture(path, image.convert("RGB"), picture(image, size, channels),

@@ -3,7 +3,7 @@ each one label byte (0-9) then 32x32 red, 32x32 green and 32x32 blue bytes, row 
 the python version of the archive (pickled numpy arrays) is refused, since unpickling can run code.
 
 A directory holds the data as the archive, as its extracted cifar-10-batches-bin/ folder, or as the six .bin
-files themselves. data.py finds and downloads it (MD5-checked); this module reads and checks it."""
+files themselves. catalog.py finds it and download.py fetches it (MD5-checked); this module reads and checks it."""
 import tarfile
 import zlib
 from pathlib import Path
@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetError
+from ..errors import DatasetError
+from .split import Split
 
 ARCHIVE = "cifar-10-binary.tar.gz"
 FOLDER = "cifar-10-batches-bin"
@@ -98,8 +99,6 @@ def _read_archive(path: Path) -> dict[str, bytes]:
 def read(place: Path) -> tuple:
     """Both splits of CIFAR-10 from `place`: the archive itself, or a directory holding it or the .bin files.
     Returns (train, test) data.Split's."""
-    from .data import Split
-
     place = Path(place)
     if place.is_file():
         if place.name == PICKLE_ARCHIVE:
