@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .checkpoint import atomic_write_text, read_torch_file, save_checkpoint, weights_mismatch
 from .errors import CheckpointError, ConfigError
+from .evaluate import FLOAT32_EVALUATION, Evaluation, forward
 
 CONFIG, METRICS, LAST, BEST, CURVES = "config.json", "metrics.csv", "last.pt", "best.pt", "curves.png"
 RUN_FILES = (CONFIG, METRICS, LAST, BEST)  # written atomically (checkpoint.atomic_write_*)
@@ -133,23 +134,6 @@ def read_run(run_dir) -> tuple[dict, list[dict]]:
 
 
 # ---------------------------------------------------------------- the checkpoint payload
-@dataclass(frozen=True)
-class Evaluation:
-    """How a checkpoint's epoch was evaluated, and so how cnnlab.evaluate evaluates it again."""
-
-    precision: str = "float32"  # the autocast dtype's name: float32 (no autocast), bfloat16 or float16
-    tta: bool = False  # average the logits of each image and its mirror
-    batch_size: int = 256
-    channels_last: bool = False
-
-    def to_dict(self) -> dict:
-        return {"precision": self.precision, "tta": self.tta, "batch_size": self.batch_size,
-                "channels_last": self.channels_last}
-
-
-FLOAT32_EVALUATION = Evaluation()
-
-
 def checkpoint_payload(*, weights: dict, config: dict, classes, normalize, input_size: int, evaluation: Evaluation,
                        training: dict, version: str, in_channels: int = 1, network: dict | None = None) -> dict:
     """What last.pt and best.pt hold: enough to rebuild and evaluate the model (weights, config, classes,
@@ -309,8 +293,6 @@ class TrainedModel:
 
     def logits(self, x):
         """Float32 logits of a batch of model inputs, computed as the run evaluates (cnnlab.evaluate.forward)."""
-        from .evaluate import forward
-
         return forward(self.model, x.to(self.device), self.evaluation)
 
 
@@ -354,6 +336,6 @@ def _memory_format(evaluation: Evaluation):
     return torch.channels_last if evaluation.channels_last else torch.contiguous_format
 
 
-__all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "Evaluation",
-           "TrainedModel", "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "load_trained",
+__all__ = ["BEST", "CONFIG", "CURVES", "LAST", "METRICS", "METRIC_FIELDS", "RUN_FILES", "SCHEMA", "TrainedModel",
+           "checkpoint_path", "checkpoint_payload", "load_checkpoint", "load_model", "load_trained",
            "read_metrics", "read_run", "write_config", "write_metrics"]

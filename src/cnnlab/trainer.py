@@ -25,7 +25,7 @@ from .checkpoint import remove_stale_temporaries
 from .config import TrainConfig, check_options, resolve
 from .data import Batches, dataset_label, dataset_options, dataset_spec, load_dataset
 from .errors import CheckpointError, CnnlabError, ConfigError
-from .evaluate import evaluate
+from .evaluate import Evaluation, evaluate
 from .hard_examples import LossMemory
 from .lr_find import find_lr_for
 from .models import create_model, model_info
@@ -196,10 +196,10 @@ class Run:
         """The settings as they ran: the config with the resolved run directory and thread count."""
         return {**self.config.to_dict(), "out": str(self.run_dir), "threads": self.threads}
 
-    def evaluation(self, epoch: int) -> rundir.Evaluation:
+    def evaluation(self, epoch: int) -> Evaluation:
         """How epoch `epoch` is evaluated. Test-time augmentation doubles the cost of evaluating, so it is spent
         on the final epoch only."""
-        return rundir.Evaluation(precision=str(self.dtype or torch.float32).replace("torch.", ""),
+        return Evaluation(precision=str(self.dtype or torch.float32).replace("torch.", ""),
                                  tta=self.config.tta and epoch == self.config.epochs,
                                  batch_size=self.test_batches.batch_size, channels_last=self.config.channels_last)
 

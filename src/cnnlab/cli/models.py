@@ -29,7 +29,8 @@ def _meta_model(name, **kwargs):
 
 
 def run_models(args):
-    from ..config import FAMILIES, as_flags
+    from ..config import as_flags
+    from ..families import FAMILIES
     from ..errors import unknown_name
     from ..inspect import count_params
     from ..models import list_models, model_info

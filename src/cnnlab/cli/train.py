@@ -6,7 +6,8 @@ import sys
 import typing
 from dataclasses import fields
 
-from ..config import FAMILIES, RECIPES, TrainConfig
+from ..config import RECIPES, TrainConfig
+from ..families import FAMILIES
 from .views import MODEL_HELP, add_checkpoint, model_arg
 
 _SKIP = ("model", "recipe")  # positional / handled separately
