@@ -16,7 +16,7 @@ import cnnlab
 from cnnlab.rundir import load_model
 from cnnlab.cli import main
 from cnnlab.data import FILES, load_dataset, make_synthetic, write_idx
-from cnnlab.errors import CheckpointError, ConfigError, DatasetError, ImageError
+from cnnlab.errors import FIRST_LINE_LIMIT, CheckpointError, ConfigError, DatasetError, ImageError, first_line
 
 DOCS = Path(__file__).parents[1] / "docs" / "errors.md"
 TRAIN_IMAGES, TRAIN_LABELS = FILES["train"]
@@ -333,6 +333,13 @@ def test_real_command_with_bad_data_is_one_line_and_debug_shows_the_traceback(tm
     assert plain.stderr.count("\n") == 1 and "corrupt gzip file: truncated gzip stream" in plain.stderr
     debug = cnnlab_process(*argv, "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "cnnlab.errors.DatasetError" in debug.stderr
+
+
+def test_a_quoted_exception_is_its_first_line_or_its_type_cut_to_one_length():
+    assert first_line(RuntimeError("\n  shape mismatch  \nTraceback lines\n")) == "shape mismatch"
+    assert first_line(KeyError()) == "KeyError"
+    long = first_line(ValueError("x" * 1000))
+    assert len(long) == FIRST_LINE_LIMIT and long.endswith("...")
 
 
 # ---------------------------------------------------------------- the table

@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import CnnlabError, ConfigError
+from .errors import CnnlabError, ConfigError, first_line
 from .signals import signal_name, signal_number
 
 # How long a collective waits for the other ranks before failing. A rank that dies mid-run makes the others
@@ -251,7 +251,7 @@ def peers_watched(env: Dist, hint: str):
     except RuntimeError as error:
         if env.world_size == 1 or not is_peer_failure(error):
             raise
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         reason = reason.split("] ", 1)[-1].split(". This is typically")[0].rstrip(". ")  # gloo: drop file:line
         raise PeerLost(f"rank {env.rank}: lost contact with another process of the job ({reason}); "
                        f"stopped. {hint}") from None

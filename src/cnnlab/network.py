@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, first_line
 
 
 # ---------------------------------------------------------------- references
@@ -195,7 +195,7 @@ def locate_failure(net: nn.Module, x: torch.Tensor, label: str) -> ConfigError |
             net(x)
         return None
     except Exception as error:  # the user's forward may raise anything; we only describe it
-        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         given = f"{label} rejects input {list(x.shape)}"
         if stack:
             module, args = stack[-1]
@@ -225,11 +225,6 @@ def _step(net, x, dtype, channels_last: bool) -> Exception | None:
         return None
     except Exception as error:
         return error
-
-
-def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:160]
 
 
 @dataclass
@@ -269,16 +264,16 @@ def probe(net: nn.Module, x: torch.Tensor, num_classes: int, label: str, dtype, 
     net.to(memory_format=torch.contiguous_format)
     if chosen is None:
         raise locate_failure(net, x, label) or ConfigError(
-            f"{label} cannot train on input {list(x.shape)}: {_reason(failures[(False, None)] if (False, None) in failures else next(iter(failures.values())))}")
+            f"{label} cannot train on input {list(x.shape)}: {first_line(failures[(False, None)] if (False, None) in failures else next(iter(failures.values())))}")
     cl, dt = chosen
     notices = []
     if channels_last and not cl:
         notices.append(f"channels_last turned off for {label}: its forward fails on channels-last tensors "
-                       f"({_reason(failures[(True, dtype)])}); training in the standard memory format")
+                       f"({first_line(failures[(True, dtype)])}); training in the standard memory format")
     if dtype is not None and dt is None:
         first = failures.get((cl, dtype))
         notices.append(f"{str(dtype).replace('torch.', '')} autocast turned off for {label}: its forward fails "
-                       f"under it ({_reason(first) if first else 'see above'}); training in float32")
+                       f"under it ({first_line(first) if first else 'see above'}); training in float32")
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         was_training = net.training
         net.eval()
