@@ -27,7 +27,9 @@ data: install
 demo: data
 	$(VENV)/bin/cnnlab train --recipe liuer --epochs 2 --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
+# The linter first (pyproject.toml's [tool.ruff]): a style finding fails the target before the tests run.
 test: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
 test-all: install

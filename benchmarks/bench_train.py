@@ -23,10 +23,12 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model, model_info
 from cnnlab.trainer import fit, make_optimizer, normalization, xavier_init
 
+# isort: split
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from reference import PerSampleMNIST  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
+
+from reference import PerSampleMNIST  # noqa: E402
 
 
 def reference_images_per_s(config, data, steps: int) -> float:

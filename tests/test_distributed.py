@@ -5,18 +5,17 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 import cnnlab
-from cnnlab.rundir import load_checkpoint
 from cnnlab.cli import main
 from cnnlab.data import Batches, make_synthetic
-from cnnlab.rundir import read_metrics
+from cnnlab.rundir import load_checkpoint, read_metrics
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TIMING = ("seconds", "images_per_s")
@@ -34,7 +33,8 @@ RANK_SCRIPT = textwrap.dedent("""
     for i, options in enumerate(json.loads(sys.argv[1])):
         net, _ = cnnlab.train(progress=False, **options)
         kinds = sorted({type(m).__name__ for m in net.modules()})
-        torch.save({"state": net.state_dict(), "modules": kinds}, os.path.join(dump, f"{i}-rank{os.environ['RANK']}.pt"))
+        torch.save({"state": net.state_dict(), "modules": kinds},
+                   os.path.join(dump, f"{i}-rank{os.environ['RANK']}.pt"))
 """)
 
 

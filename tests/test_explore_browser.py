@@ -4,7 +4,6 @@ bad file and see the error, follow a training run for two epochs, and the playgr
 
 Screenshots: CNNLAB_EXPLORE_SHOTS=DIR saves one PNG per panel there (docs/explore.md's pictures), and
 CNNLAB_EXPLORE_RUN=RUN_DIR[:RUN_DIR2] explores those runs instead of the tiny synthetic one."""
-import base64
 import os
 import shutil
 import subprocess
@@ -16,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.rundir import load_model
 from cnnlab.explore import engine, find_sources, load_network, make_server
+from cnnlab.rundir import load_model
 
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -212,7 +211,8 @@ def test_the_playground_gives_the_output_size_of_cnnlab_ops(page):
         for name, value in zip("nkps", (n, k, p, s)):
             page.fill(f"#pg-{name}", str(value))
             page.dispatch_event(f"#pg-{name}", "input")
-        page.wait_for_function(f"document.getElementById('pg-formula').dataset.size === '{conv_output_size(n, k, p, s)}'")
+        page.wait_for_function("document.getElementById('pg-formula').dataset.size === "
+                               f"'{conv_output_size(n, k, p, s)}'")
     page.fill("#pg-n", "7"), page.fill("#pg-k", "3"), page.fill("#pg-p", "1"), page.fill("#pg-s", "2")
     page.dispatch_event("#pg-s", "input")
     page.wait_for_timeout(400)

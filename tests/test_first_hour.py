@@ -80,7 +80,8 @@ def test_basic_cnn_by_name_reaches_80_percent_in_two_epochs_on_6000_images(tmp_p
 
 
 # ---------------------------------------------------------------- a run that is not learning says why
-INFO = dict(config=dict(model="lenet", lr=0.01, optimizer="sgd", batch_size=64, recipe=None), classes=list("0123456789"),
+INFO = dict(config=dict(model="lenet", lr=0.01, optimizer="sgd", batch_size=64, recipe=None),
+            classes=list("0123456789"),
             train_images=6000, test_images=10000)
 
 
@@ -201,7 +202,8 @@ def test_the_python_api_checks_types_and_suggests_names_like_the_cli(tmp_path):
         cnnlab.train("basic-cnn", epochs="2", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
         cnnlab.train("basic-cnn", epoch=1, **FAST)
-    with pytest.raises(cnnlab.ConfigError, match="--optimizer must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
+    with pytest.raises(cnnlab.ConfigError,
+                       match="--optimizer must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
         cnnlab.train("basic-cnn", optimizer="adm", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="--tta must be True or False"):
         cnnlab.train("basic-cnn", tta="yes", **FAST)

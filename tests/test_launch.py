@@ -31,7 +31,7 @@ def busy_machine(monkeypatch):
 def test_a_busy_machine_gets_one_thread_and_the_user_is_told(tmp_path, capsys, busy_machine):
     assert main(["train", "basic-cnn", *SMALL, "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert err.endswith(f"cnnlab: trained on 1 thread: other programs kept 1.7 of 2 cores busy when it started, and "
+    assert err.endswith("cnnlab: trained on 1 thread: other programs kept 1.7 of 2 cores busy when it started, and "
                         "a thread that shares a busy core slows every step down (--threads 2 uses them all)\n")
     info = json.loads((tmp_path / "config.json").read_text())
     assert info["threads"] == 1 and info["config"]["threads"] == 1

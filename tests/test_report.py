@@ -21,7 +21,8 @@ def test_outside_a_kernel_the_reporter_is_the_console_one():
 
 
 def test_a_picture_returns_its_path_carrying_the_figure(tmp_path):
-    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_acc": 0.5, "test_acc": 0.4} for e in (1, 2)]
+    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_acc": 0.5, "test_acc": 0.4}
+               for e in (1, 2)]
     path = plot_curves({"net": history}, tmp_path / "curves.png")
     assert path == tmp_path / "curves.png" and path.read_bytes()[:4] == b"\x89PNG"
     assert path._repr_png_()[:4] == b"\x89PNG"  # what a notebook shows for it
@@ -45,7 +46,8 @@ def test_training_leaves_pyplot_and_the_backend_alone_and_notes_openmp_only_when
                    "assert 'matplotlib.pyplot' not in sys.modules\n"
                    "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend\n", tmp_path)
     assert first.stdout.startswith("10000\n") and "note: torch was imported before cnnlab" not in first.stdout
-    late = python("import torch\nimport cnnlab, os\nprint(os.environ.get('GOMP_SPINCOUNT'))\n" + TRAIN.format(2), tmp_path)
+    late = python("import torch\nimport cnnlab, os\nprint(os.environ.get('GOMP_SPINCOUNT'))\n" + TRAIN.format(2),
+                  tmp_path)
     assert late.stdout.startswith("None\n")  # not set after libgomp has read it: config.json stays true
     assert "note: torch was imported before cnnlab" in late.stdout and "GOMP_SPINCOUNT=10000" in late.stdout
     mine = python("import torch\nimport cnnlab\n" + TRAIN.format(3), tmp_path, GOMP_SPINCOUNT="5000")

@@ -10,12 +10,13 @@ from torch import nn
 
 import cnnlab
 from cnnlab.cli import main
+from cnnlab.config import resolve
 from cnnlab.data import Batches, load_dataset
 from cnnlab.export import TOLERANCE, export_model, export_run
 from cnnlab.lr_find import find_lr_for, range_test
-from cnnlab.config import resolve
 
-TINY = ["--dataset", "synthetic", "--train-limit", "512", "--test-limit", "128", "--threads", "1", "--precision", "fp32"]
+TINY = ["--dataset", "synthetic", "--train-limit", "512", "--test-limit", "128", "--threads", "1", "--precision",
+        "fp32"]
 
 
 # ---------------------------------------------------------------- lr-find
@@ -197,7 +198,8 @@ class Spectral(nn.Module):
 
 def test_an_export_that_disagrees_with_pytorch_is_refused_and_leaves_no_file(tmp_path):
     with pytest.raises(cnnlab.errors.ExportError, match=r"/m.onnx: the exported model's logits differ from PyTorch's "
-                                                        r"by up to 1 on 6 test images \(allowed: 0.0001\); nothing written"):
+                                                        r"by up to 1 on 6 test images \(allowed: 0.0001\); "
+                                                        r"nothing written"):
         export_model(BatchTwoOnly(), torch.rand(6, 1, 28, 28), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 

@@ -8,15 +8,14 @@ from importlib import import_module
 
 from .version import __version__
 
-# OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores,
-# that spinning collapsed training ~10x (basic-cnn: ~500 instead of ~5,000 images/s); never spinning
-# (OMP_WAIT_POLICY=PASSIVE) cost ~40% on an idle machine. A short spin keeps both: measured idle 17-22k images/s
-# (spinning: 18-21k), beside two busy processes ~4-5k (passive: ~4.8k). The user's own OMP_WAIT_POLICY or
+# OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores, that
+# spinning slows training about 10x; never spinning (OMP_WAIT_POLICY=PASSIVE) costs about 40% on idle cores. A
+# short spin keeps the speed of both (README "Performance" has the figures). The user's own OMP_WAIT_POLICY or
 # GOMP_SPINCOUNT wins.
 # libgomp reads the variable once, when torch loads it: this is the one place it can be set, and only when cnnlab
 # is imported before torch (always so for the `cnnlab` command). A notebook or script that imports torch first
-# (as every d2l seed does) keeps the long spin: that, not the kernel, made notebook training slow (2 threads: a
-# few times slower than the same notebook importing cnnlab first; benchmarks/bench_notebook.py). Setting the
+# (as every d2l seed does) keeps the long spin, and trains a few times slower with 2 threads than the same
+# notebook importing cnnlab first (benchmarks/bench_notebook.py). Setting the
 # variable after the fact would only make config.json record a setting not in force, so cnnlab leaves it unset;
 # the reporter's header then says how to get the speed back (report.openmp_note).
 if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
@@ -33,7 +32,8 @@ _EXPORTS = {
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
 }
 _SUBMODULES = ("checkpoint", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
-               "explore", "export", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network", "notebook", "ops",
+               "explore", "export", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network",
+               "notebook", "ops",
                "plots", "report", "rundir", "signals", "tensorboard", "trainer", "views")
 
 # old module name -> where it lives now; kept for a release with a DeprecationWarning

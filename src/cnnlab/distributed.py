@@ -269,8 +269,8 @@ def all_sum(values, env: Dist):
 
 def barrier(env: Dist) -> None:
     """Wait for every rank. Used before leaving training: a rank that exits (and tears down its process group)
-    while rank 0 is still writing the run's files made gloo abort that rank with SIGABRT now and then (3 times
-    in about 15 two-process runs here, always after the last epoch)."""
+    while rank 0 is still writing the run's files can make gloo abort that rank with SIGABRT after the last
+    epoch."""
     if env.world_size > 1:
         import torch.distributed as dist
 

@@ -5,7 +5,6 @@ al. 2014) maps for one input, as arrays in [0, 1] at the input's resolution; `ex
     >>> cam.map.shape, cam.target, cam.layer
 """
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -39,8 +39,8 @@ class LRFinding:
         stop = f"stopped at lr {self.lrs[-1]:.3g}: loss diverged" if self.diverged else f"reached lr {self.lrs[-1]:.3g}"
         if not self.diverged and self.minimum == self.lrs[-1]:
             stop += " without diverging: the lowest loss is the range's end (a larger --end may find more)"
-        return (f"suggested lr {self.suggestion:.3g} (rule: {self.rule}; lowest smoothed loss at lr {self.minimum:.3g}, "
-                f"steepest descent at lr {self.steepest:.3g}); {len(self.lrs)} steps, {stop}")
+        return (f"suggested lr {self.suggestion:.3g} (rule: {self.rule}; lowest smoothed loss at lr "
+                f"{self.minimum:.3g}, steepest descent at lr {self.steepest:.3g}); {len(self.lrs)} steps, {stop}")
 
 
 def _suggest(lrs: list, smoothed: list) -> tuple[float, float, float]:
@@ -57,13 +57,13 @@ def _suggest(lrs: list, smoothed: list) -> tuple[float, float, float]:
 
 
 def range_test(model, batches, optimizer, *, start: float = START, end: float = END, steps: int = STEPS,
-               smoothing: float = SMOOTHING, diverge: float = DIVERGE, step_fn=None, progress: bool = False) -> LRFinding:
+               smoothing: float = SMOOTHING, diverge: float = DIVERGE, step_fn=None,
+               progress: bool = False) -> LRFinding:
     """Run the range test on `model` with `optimizer` over `batches` (an iterable of (x, y), cycled when it
     runs out). `step_fn(model, x, y)` returns the loss (default: cross-entropy of model(x)). The model and
     optimizer are restored afterwards."""
     import torch
     import torch.nn.functional as F
-
     from tqdm import tqdm
 
     if not 0 < start < end or steps < 2:

@@ -7,6 +7,7 @@ import sys
 
 from tqdm import tqdm
 
+from .hints import likely_causes
 from .notebook import LiveFigure, Progress, bar, in_notebook
 
 
@@ -23,7 +24,6 @@ def openmp_note(threads: int) -> str | None:
 def default_reporter():
     """NotebookReporter in a Jupyter kernel, else ConsoleReporter."""
     return NotebookReporter() if in_notebook() else ConsoleReporter()
-from .hints import likely_causes
 
 
 class ConsoleReporter:
@@ -44,7 +44,8 @@ class ConsoleReporter:
             print(note, file=self.file)
         for notice in info.get("notices", ()):  # speed switches turned off for the user's own network
             print(f"note: {notice}", file=self.file)
-        print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} {'sec':>6}",
+        print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} "
+              f"{'sec':>6}",
               file=self.file)
 
     def epoch_start(self, epoch: int, steps: int, done: int) -> None:

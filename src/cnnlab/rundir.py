@@ -55,7 +55,8 @@ def prepare(path) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ConfigError(f"cannot write run directory {path}: {error.strerror or error}; choose another with --out") from None
+        raise ConfigError(f"cannot write run directory {path}: {error.strerror or error}; "
+                          "choose another with --out") from None
     return path
 
 
@@ -125,7 +126,8 @@ def read_run(run_dir) -> tuple[dict, list[dict]]:
         info = json.loads((run_dir / CONFIG).read_text())
         history = read_metrics(run_dir)
     except FileNotFoundError as error:
-        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
+        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs "
+                              f"(no {Path(error.filename).name})") from None
     except (OSError, ValueError, KeyError) as error:
         raise CheckpointError(f"{run_dir}: unreadable run files ({error})") from None
     if not history:
@@ -284,11 +286,14 @@ class TrainedModel:
 
         if name is None:
             name, data_dir = self.config["dataset"], data_dir or self.config.get("data_dir")
-        data = name if hasattr(name, "test") else load_dataset(name, data_dir, **dataset_options(self.config, self.input_size))  # a name, or a loaded Dataset
+        if hasattr(name, "test"):  # a loaded Dataset
+            data = name
+        else:
+            data = load_dataset(name, data_dir, **dataset_options(self.config, self.input_size))
         name = data.name
         if len(data.classes) != len(self.classes):
-            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path or self.name} predicts "
-                              f"{len(self.classes)}; choose a data set like '{self.config['dataset']}'")
+            raise ConfigError(f"data set '{name}' has {len(data.classes)} classes but {self.path or self.name} "
+                              f"predicts {len(self.classes)}; choose a data set like '{self.config['dataset']}'")
         return data
 
     def logits(self, x):

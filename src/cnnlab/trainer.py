@@ -388,14 +388,16 @@ def describe(run: Run) -> dict:
         "device": str(run.device),
         "precision": run.evaluation(run.config.epochs).precision,
         "threads": run.threads,
-        "openmp": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS") if k in os.environ},
+        "openmp": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+                   if k in os.environ},
         "world_size": run.env.world_size,
         "input_size": run.train_batches.size,
         "in_channels": run.train_batches.channels,
         "train_images": run.train_batches.n,
         "test_images": run.test_batches.n,
         "parameters": sum(p.numel() for p in run.net.parameters()),
-        "mult_adds": mult_adds(run.net, run.train_batches.channels, run.train_batches.size),  # per image: `cnnlab compare` needs no model
+        # per image: `cnnlab compare` needs no model
+        "mult_adds": mult_adds(run.net, run.train_batches.channels, run.train_batches.size),
         **({"network": run.network} if run.network else {}),
         **({"notices": run.notices} if run.notices else {}),
         "versions": {"cnnlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
@@ -576,7 +578,8 @@ def user_network(model) -> UserNetwork | None:
     return UserNetwork.of(model)
 
 
-def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None, network: UserNetwork | None = None) -> TrainResult:
+def fit(config: TrainConfig, reporter=None, run_dir=None, payload=None,
+        network: UserNetwork | None = None) -> TrainResult:
     """Train `config` (with the user's `network`, if given), or continue from checkpoint `payload` in `run_dir`;
     returns (model, per-epoch history)."""
     run = build_run(config, run_dir, payload, network)
@@ -603,7 +606,8 @@ def resume_settings(run_dir, model=None, **overrides) -> tuple[TrainConfig, dict
             flag = "model" if name == "model" else f"--{name.replace('_', '-')}"
             differing.append(f"{flag} {value} (the run has {settings.get(name)})")
     if differing:
-        raise ConfigError(f"--resume keeps the run's saved settings, and these differ from them: {'; '.join(differing)}; "
+        raise ConfigError("--resume keeps the run's saved settings, and these differ from them: "
+                          f"{'; '.join(differing)}; "
                           f"only --{', --'.join(o.replace('_', '-') for o in RESUME_OPTIONS)} may change")
     rundir.require_training_state(path, payload)
     unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})

@@ -446,8 +446,6 @@ def markdown_table(rows: list[dict]) -> str:
 def finished_runs(run_dirs) -> tuple[list[Path], list[str]]:
     """The run directories with at least one finished epoch, and for each other one a line saying why it is
     left out (unfinished, broken, not a run): one bad run never blocks comparing the others."""
-    from .errors import CheckpointError
-
     good, skipped = [], []
     for d in run_dirs:
         try:

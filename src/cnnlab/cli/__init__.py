@@ -5,8 +5,8 @@ import re
 import sys
 from importlib import import_module
 
-from ..version import __version__
 from ..errors import CnnlabError, closest, unknown_option
+from ..version import __version__
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
 COMMAND_MODULES = ["data", "models", "train", "views", "conv", "tools", "explore"]
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         message = error.for_command(args.command) if hasattr(error, "for_command") else error
-        if not getattr(error, "every_rank", False) or _rank_zero():  # under torchrun, an error all ranks share: rank 0's
+        # under torchrun, an error all ranks share: rank 0's
+        if not getattr(error, "every_rank", False) or _rank_zero():
             print(f"cnnlab: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -35,7 +35,8 @@ def run_datasets(args):
             directory = locate(name, args.data_dir)
             where = str(directory) if directory else "not available (cnnlab download %s)" % name
         print(f"{name:<16} {spec.sizes[0]:>7,} {spec.sizes[1]:>7,} {len(spec.classes):>7}  {_stats(spec):<13} {where}")
-    print(f"{'folder:PATH':<16} {'':>7} {'':>7} {'':>7}  {'from the data':<13} your images: PATH/CLASS/*.png|jpg|bmp|webp, "
+    print(f"{'folder:PATH':<16} {'':>7} {'':>7} {'':>7}  {'from the data':<13} your images: "
+          "PATH/CLASS/*.png|jpg|bmp|webp, "
           "or PATH/train/CLASS/ and PATH/test/CLASS/")
 
 

@@ -29,9 +29,9 @@ def register(commands):
 
     p = commands.add_parser("explain", help="Grad-CAM and saliency maps of one image, as a PNG",
                             description="Why did the network choose its class? Draw the input, Grad-CAM (where "
-                                        "the evidence for the class lies, at the last layer with a spatial map by default) and "
-                                        "gradient saliency (which pixels move the class score most), alone and "
-                                        "over the input.")
+                                        "the evidence for the class lies, at the last layer with a spatial map by "
+                                        "default) and gradient saliency (which pixels move the class score most), "
+                                        "alone and over the input.")
     add_checkpoint(p)
     p.add_argument("image", nargs="?", help="an image file (PNG, JPEG, ...); default: a test image (--index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")

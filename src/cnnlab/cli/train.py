@@ -82,10 +82,10 @@ def run_train(args):
     from ..signals import StopFlag
 
     with StopFlag() as stop:
+        from .. import distributed
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from .. import distributed
         from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
 
         note = None  # why fewer threads than cores (cnnlab.launch)

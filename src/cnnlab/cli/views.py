@@ -74,7 +74,8 @@ def register(commands):
 
     p = commands.add_parser("tsne", help="t-SNE map of the last hidden layer's features, coloured by class",
                             description="Embed the features the classifier sees (the last hidden layer) of the "
-                                        "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN tutorial does.")
+                                        "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN "
+                                        "tutorial does.")
     add_checkpoint(p)
     p.add_argument("--limit", type=int, default=2000, metavar="N",
                    help="use the first N test images (default: 2000; t-SNE time grows faster than linearly)")
@@ -180,7 +181,8 @@ def run_predict(args):
         if len(predictions) > PICTURE_LIMIT // 2:
             print(f"the picture shows the first {PICTURE_LIMIT // 2} of {len(predictions):,} files")
     else:
-        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir, _which(args),
+        predictions, path = predict_dataset(args.checkpoint, args.dataset, args.limit, args.out, args.data_dir,
+                                            _which(args),
                                             model=args.model)
         width = max(len(p.true) for p in predictions)
         print(f"{'image':<10} {'true':<{width}} {'predicted':<{width}}   top 3")

@@ -4,8 +4,23 @@ image folders, where each is found or downloaded, and batches drawn from uint8 t
 One module per concern; each imports only those below it (split is the leaf):
 idx, split -> cifar -> catalog -> download, synthetic, folder -> load; batches (from split)."""
 from .batches import Batches, display_images, display_input
-from .catalog import (FILES, FOLDER_PREFIX, MIRRORS_ENV, SPECS, DatasetSpec, cache_dir, candidate_dirs, dataset_label,
-                      dataset_spec, emnist_files, how_to_get, locate, required_files, ways_to_get, where_looked)
+from .catalog import (
+    FILES,
+    FOLDER_PREFIX,
+    MIRRORS_ENV,
+    SPECS,
+    DatasetSpec,
+    cache_dir,
+    candidate_dirs,
+    dataset_label,
+    dataset_spec,
+    emnist_files,
+    how_to_get,
+    locate,
+    required_files,
+    ways_to_get,
+    where_looked,
+)
 from .download import fetch
 from .idx import GZIP_MAGIC, IDX_MAGIC, MAX_IDX_ITEMS, READ_BLOCK, read_idx, write_idx
 from .load import dataset_options, load_dataset

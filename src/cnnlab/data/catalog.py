@@ -97,8 +97,8 @@ SPECS = {
     "emnist-byclass": _emnist("byclass", _DIGITS + _UPPER + _LOWER, (697_932, 116_323)),
     "emnist-bymerge": _emnist("bymerge", _MERGED, (697_932, 116_323)),
     "emnist-balanced": _emnist("balanced", _MERGED, (112_800, 18_800)),
-    "emnist-letters": _emnist("letters", tuple(f"{u}{l}" for u, l in zip(_UPPER, _LOWER)), (124_800, 20_800),
-                              label_offset=1),
+    "emnist-letters": _emnist("letters", tuple(f"{upper}{lower}" for upper, lower in zip(_UPPER, _LOWER)),
+                              (124_800, 20_800), label_offset=1),
     "emnist-digits": _emnist("digits", _DIGITS, (240_000, 40_000)),
     "emnist-mnist": _emnist("mnist", _DIGITS, (60_000, 10_000)),
     # CIFAR-10 (Krizhevsky 2009), binary version: 32x32 colour images in fixed 3,073-byte records (see cifar.py)
@@ -222,7 +222,8 @@ def where_looked(name: str, data_dir=None) -> str:
     looked = []
     for _, directory in candidate_dirs(name, data_dir):
         present = _files(directory, name)
-        looked.append(f"{directory} (missing {', '.join(missing_files(directory, name))})" if present else str(directory))
+        missing = f" (missing {', '.join(missing_files(directory, name))})" if present else ""
+        looked.append(f"{directory}{missing}")
     return ", ".join(looked)
 
 

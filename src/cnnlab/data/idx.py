@@ -54,7 +54,8 @@ def read_idx(path) -> np.ndarray:
             ndim = IDX_MAGIC[magic]
             raw = f.read(4 * ndim)
             if len(raw) < 4 * ndim:
-                raise DatasetError(f"{path}: truncated: header ends after {4 + len(raw)} bytes, expected {4 + 4 * ndim}")
+                raise DatasetError(f"{path}: truncated: header ends after {4 + len(raw)} bytes, "
+                                   f"expected {4 + 4 * ndim}")
             shape = struct.unpack(f">{ndim}I", raw)
             count = math.prod(shape)
             if count > MAX_IDX_ITEMS or 0 in shape[1:]:
@@ -81,7 +82,7 @@ def read_idx(path) -> np.ndarray:
 
 def _size_error(path: Path, expected: int, found: int, more: bool = False) -> DatasetError:
     problem = "truncated" if found < expected else "too long (trailing bytes)"
-    return DatasetError(f"{path}: {problem}: expected {expected:,} bytes, found {found:,}" + (" or more" if more else ""))
+    return DatasetError(f"{path}: {problem}: expected {expected:,} bytes, found {found:,}{' or more' if more else ''}")
 
 
 def write_idx(path, array) -> None:

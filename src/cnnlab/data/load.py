@@ -10,8 +10,18 @@ import torch
 
 from ..errors import DatasetError
 from . import cifar
-from .catalog import (FOLDER_PREFIX, DatasetSpec, cache_dir, candidate_dirs, dataset_spec, how_to_get, locate,
-                      missing_files, ways_to_get, where_looked)
+from .catalog import (
+    FOLDER_PREFIX,
+    DatasetSpec,
+    cache_dir,
+    candidate_dirs,
+    dataset_spec,
+    how_to_get,
+    locate,
+    missing_files,
+    ways_to_get,
+    where_looked,
+)
 from .download import fetch
 from .idx import READ_BLOCK, read_idx
 from .split import Dataset, Split, channel_stats
@@ -142,7 +152,8 @@ def load_dataset(name: str, data_dir=None, download: bool = True, *, image_size:
         try:
             directory = fetch(name)
         except DatasetError as error:  # its message already says how to get the data another way
-            raise DatasetError(f"data set '{name}' not found (looked in {where_looked(name, data_dir)}) and {error}") from None
+            raise DatasetError(f"data set '{name}' not found (looked in {where_looked(name, data_dir)}) "
+                               f"and {error}") from None
     if spec.kind == "cifar10":
         train, test = cifar.read(directory)
     else:

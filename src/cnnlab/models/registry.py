@@ -28,9 +28,11 @@ class ModelInfo:
     def check_size(self, size: int) -> None:
         """Raise ConfigError unless the network accepts size x size images."""
         if self.min_size is None and size != self.input_size:
-            raise ConfigError(f"model '{self.name}' takes {self.input_size}x{self.input_size} input only, not {size}x{size}")
+            raise ConfigError(f"model '{self.name}' takes {self.input_size}x{self.input_size} input only, not "
+                              f"{size}x{size}")
         if self.min_size is not None and size < self.min_size:
-            raise ConfigError(f"model '{self.name}' needs input of at least {self.min_size}x{self.min_size}, not {size}x{size}")
+            raise ConfigError(f"model '{self.name}' needs input of at least {self.min_size}x{self.min_size}, not "
+                              f"{size}x{size}")
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
