@@ -118,13 +118,16 @@ def test_a_run_at_chance_prints_one_hint_line(tmp_path, capsys):
     (["train", "--optimizer", "adm"], "train", "adam"),
     (["conv", "filtres"], "conv", "filters"),
     (["trian"], "", "train"),
+    (["train", "basic-cnn", "--batchsize", "32"], "train", "--batch-size"),  # issue 26, friction 13
 ])
-def test_a_wrong_flag_suggests_that_commands_option_and_shows_its_usage(capsys, argv, usage, suggestion):
+def test_a_wrong_flag_is_one_line_naming_the_command_and_suggesting_its_option(capsys, argv, usage, suggestion):
     with pytest.raises(SystemExit) as stop:
         main(argv)
     err = capsys.readouterr().err
+    command = " ".join(["cnnlab", usage]).strip()
     assert stop.value.code == 2
-    assert f"usage: {' '.join(['cnnlab', usage]).strip()} [" in err and f"did you mean {suggestion}" in err, err
+    assert err.count("\n") == 1 and err.startswith(f"{command}: error: ") and "usage:" not in err, err
+    assert f"did you mean {suggestion}" in err and err.endswith(f"(see '{command} --help')\n"), err
 
 
 def test_every_view_that_takes_the_first_test_images_calls_it_limit():

@@ -14,6 +14,13 @@ from dataclasses import asdict, dataclass, field, fields
 from .errors import ConfigError, closest, unknown_name
 from .families import FAMILIES, Family  # noqa: F401  (part of this module's interface)
 
+# The help of --dataset and --data-dir, for every command that takes them (cnnlab.cli.options)
+DATASET_HELP = ("a named data set (mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic: see "
+                "`cnnlab datasets`) or folder:PATH, a folder with one sub-folder of images per class")
+DATA_DIR_HELP = ("directory holding a named data set's files: its IDX files, or CIFAR-10's archive or extracted "
+                 "folder; when given, the only place looked in (default: $CNNLAB_DATA, the cache, then system "
+                 "locations). An image folder needs none: it is --dataset folder:PATH")
+
 
 def _opt(default, help, choices=None, parse=None, metavar=None):
     return field(default=default, metadata={"help": help, "choices": choices, "parse": parse, "metavar": metavar})
@@ -34,9 +41,8 @@ def parse_lr(text: str):
 @dataclass
 class TrainConfig:
     model: str = _opt("basic-cnn", "registered model name (see `cnnlab models`)")
-    dataset: str = _opt("fashion-mnist", "mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic, or "
-                        "folder:PATH (one sub-folder of images per class; see `cnnlab datasets`)")
-    data_dir: str | None = _opt(None, "directory holding the data set's files (default: $CNNLAB_DATA, cache, system)")
+    dataset: str = _opt("fashion-mnist", DATASET_HELP)
+    data_dir: str | None = _opt(None, DATA_DIR_HELP)
     image_size: int | None = _opt(None, "folder:PATH: decode the images at SxS (default: the model's input size)")
     test_split: float | None = _opt(None, "folder:PATH without train/ and test/, and digits: fraction of each class "
                                     "held out for testing (default: 0.2)")

@@ -1,6 +1,7 @@
 """`cnnlab explore` (a local web page showing what a CNN sees) and `cnnlab explain` (Grad-CAM and saliency PNG)."""
 
 
+from .options import add_data_dir, add_invert
 from .views import add_checkpoint
 
 
@@ -37,9 +38,8 @@ def register(commands):
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
     p.add_argument("--target", help="class to explain, by name or number (default: the predicted one)")
     p.add_argument("--layer", help="module for Grad-CAM, e.g. 'net.3' (default: the last layer with a spatial map)")
-    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
-                   help="invert IMAGE: auto inverts when its border is light (default: auto)")
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_invert(p)
+    add_data_dir(p, run=True)
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: beside the checkpoint, explain.png)")
     p.set_defaults(func=run_explain)
 
