@@ -22,6 +22,13 @@ TIMING = ("seconds", "images_per_s")
 # 512 = 8 global batches of 64, so no partial batch is skipped; 257 test images = 256 + 1, so in the last test
 # batch rank 1's shard is empty and evaluation must still count every image once.
 SMALL = dict(dataset="synthetic", threads=1, precision="fp32", batch_size=64, train_limit=512, test_limit=257)
+# Runs compared across process counts use SGD, whose update is linear in the gradient. Two processes sum each
+# batch's gradient in two halves and average them, one process sums it whole: the same gradient up to float32
+# rounding (~1e-8 here), in an order that depends on the CPU's kernels. Adam divides each gradient by its own
+# running magnitude, so for a weight whose gradient is a near-cancelling sum (close to zero) a rounding-level
+# difference can flip its sign and move that weight by a whole learning rate: 2.3e-3 apart after 8 Adam steps at
+# lr 3e-3 on one CPU, 0 on another. Under SGD the gap stays at rounding level, which 1e-5 bounds.
+LINEAR = dict(optimizer="sgd", lr=0.05, momentum=0.9)
 
 # Run under torchrun: train each option set with the Python API, then save what this rank holds.
 RANK_SCRIPT = textwrap.dedent("""
@@ -55,11 +62,11 @@ def max_difference(a, b):
 
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory):
-    """One torchrun job of two runs: basic-cnn (no batch norm) for 1 epoch and lenet-bn for 1 epoch."""
+    """One torchrun job of two runs: basic-cnn (no batch norm, SGD) for 1 epoch and lenet-bn (Adam) for 1 epoch."""
     root = tmp_path_factory.mktemp("distributed")
     dump = root / "dump"
     dump.mkdir()
-    runs = [dict(model="basic-cnn", epochs=1, out=str(root / "basic"), **SMALL),
+    runs = [dict(model="basic-cnn", epochs=1, out=str(root / "basic"), **SMALL, **LINEAR),
             dict(model="lenet-bn", epochs=1, out=str(root / "bn"), **SMALL)]
     script = root / "ranks.py"
     script.write_text(RANK_SCRIPT)
@@ -72,7 +79,7 @@ def distributed(tmp_path_factory):
 def single(tmp_path_factory):
     """The same basic-cnn run in one process."""
     root = tmp_path_factory.mktemp("single")
-    cnnlab.train("basic-cnn", epochs=1, out=str(root / "one"), progress=False, **SMALL)
+    cnnlab.train("basic-cnn", epochs=1, out=str(root / "one"), progress=False, **SMALL, **LINEAR)
     return root
 
 
@@ -186,7 +193,7 @@ def test_sync_bn_converts_batch_norm_and_ranks_share_its_statistics(tmp_path):
 def test_hard_example_mining_across_processes_chooses_as_one_process_does(tmp_path):
     """Each process records the losses of its share; at the epoch's end they come together, so both choose the
     same hardest images as one process would (basic-cnn has no batch norm: same losses, same choice)."""
-    options = dict(model="basic-cnn", epochs=3, hard_fraction=0.5, hard_from=2, **SMALL)
+    options = dict(model="basic-cnn", epochs=3, hard_fraction=0.5, hard_from=2, **SMALL, **LINEAR)
     (tmp_path / "dump").mkdir()
     (tmp_path / "ranks.py").write_text(RANK_SCRIPT)
     job = torchrun(str(tmp_path / "ranks.py"), json.dumps([dict(out=str(tmp_path / "two"), **options)]),

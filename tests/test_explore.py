@@ -195,9 +195,11 @@ def served(good_run, tmp_path):
 
 
 def call(url, body=None, headers=None, data=None):
+    """A request as the page makes it: a POST body as Content-Type application/json (an upload as bytes)."""
     if body is not None:
         data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers or {})
+    kind = "application/octet-stream" if "/api/upload" in url else "application/json"
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": kind, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -258,7 +260,8 @@ def test_a_foreign_host_header_and_an_oversized_upload_are_refused(served):
     status, payload = call(base + "/api/sources", headers={"Host": "evil.example:80"})
     assert status == 403 and "refused Host" in payload["error"]
     request = urllib.request.Request(base + "/api/upload", data=b"x" * 10,
-                                     headers={"Content-Length": str(engine.MAX_UPLOAD_BYTES + 1)})
+                                     headers={"Content-Length": str(engine.MAX_UPLOAD_BYTES + 1),
+                                              "Content-Type": "application/octet-stream"})
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=10)
     assert error.value.code == 413
@@ -351,10 +354,33 @@ def test_the_page_fetches_nothing_from_elsewhere():
     from cnnlab.explore.server import static_files
 
     files = static_files()
-    assert {"index.html", "app.js", "style.css"} <= set(files)
+    assert {"index.html", "main.js", "style.css"} <= set(files)
     for name, (body, _) in files.items():
         text = body.decode()
         assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|@import", text, re.I), name
     html = files["index.html"][0].decode()
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert url.startswith("/static/") and url.removeprefix("/static/") in files
+
+
+def test_the_page_is_small_es_modules_that_import_only_shipped_files():
+    """One module per panel plus a store and an API module (issue 24): each loaded as an ES module from
+    index.html's one entry point, importing only files the server ships, none of them over 200 lines."""
+    import re
+
+    from cnnlab.explore.server import static_files
+
+    files = static_files()
+    html = files["index.html"][0].decode()
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="/static/main.js">']
+    reached, todo = set(), ["main.js"]
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        text = files[name][0].decode()
+        assert len(text.splitlines()) <= 200, name
+        for target in re.findall(r"""^import\s(?:[^"']*\sfrom\s)?["']([^"']+)["'];""", text, re.M):
+            assert target.startswith("./") and target[2:] in files, f"{name} imports {target}"
+            if target[2:] not in reached:
+                todo.append(target[2:])
+    assert reached == {name for name in files if name.endswith(".js")}  # every module shipped is used

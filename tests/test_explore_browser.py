@@ -1,9 +1,11 @@
 """`cnnlab explore` in a real browser: Debian's chromium driven by Playwright (no browser download). Draw a
 stroke and see the prediction update, click a conv unit and see the module's own activation as the sum, upload a
-bad file and see the error, follow a training run for two epochs, and the playground's formula.
+bad file and see the error, Grad-CAM's layers by name and kind, the playground's formula, and follow a training run
+that starts in an empty directory (its banner, top panels, layer names and Stop button as the run fills it).
 
 Screenshots: CNNLAB_EXPLORE_SHOTS=DIR saves one PNG per panel there (docs/explore.md's pictures), and
 CNNLAB_EXPLORE_RUN=RUN_DIR[:RUN_DIR2] explores those runs instead of the tiny synthetic one."""
+import base64
 import os
 import shutil
 import subprocess
@@ -223,14 +225,70 @@ def test_the_playground_gives_the_output_size_of_cnnlab_ops(page):
     assert "larger than the padded input" in page.inner_text("#pg-formula")
 
 
-def test_following_a_training_run_shows_two_epochs(browser, tmp_path):
-    run = tmp_path / "live"
+def test_grad_cam_layer_selector_names_each_layer_and_its_kind(page, site):
+    page.click("nav[data-group=panel] button[data-tab=why]")
+    page.wait_for_function("document.getElementById('why-cam').dataset.target !== undefined")
+    model, _, _ = _model_and_input(site[1], _test_pixels(site[1], 0))
+    modules = dict(model.named_modules())
+    options = page.eval_on_selector_all("#why-layer option", "os => os.map(o => [o.value, o.textContent])")
+    assert options, "no Grad-CAM layer offered"
+    for name, text in options:  # the value stays the module's name; the text adds its class
+        assert text == f"{name} · {type(modules[name]).__name__}"
+    chosen = page.eval_on_selector("#why-layer", "e => e.value")
+    caption = page.inner_text("#why-cam-caption")
+    assert caption.startswith(f"Grad-CAM at {chosen} · {type(modules[chosen]).__name__} for")
+
+
+def test_the_page_draws_pixels_grey_or_in_colour_as_training_images_are_stored(page):
+    """(H, W) grey and (C, H, W) colour planes, with or without their shape, land on the canvas value for value."""
+    grey, colour = [0, 85, 170, 255], [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120]
+    drawn = page.evaluate("""async ([grey, colour]) => {
+        const m = await import("/static/paint.js");
+        const draw = (bytes, shape) => {
+            const cv = document.createElement("canvas");
+            cv.width = 2; cv.height = 2;
+            m.paintPixels(cv, m.pixelsOf(btoa(String.fromCharCode(...bytes)), shape));
+            return Array.from(cv.getContext("2d").getImageData(0, 0, 2, 2).data);
+        };
+        return [draw(grey, null), draw(grey, [2, 2]), draw(colour, null), draw(colour, [3, 2, 2])];
+    }""", [grey, colour])
+    as_grey = [c for v in grey for c in (v, v, v, 255)]
+    as_colour = [c for i in range(4) for c in (colour[i], colour[4 + i], colour[8 + i], 255)]
+    assert drawn == [as_grey, as_grey, as_colour, as_colour]
+
+
+def test_the_page_draws_a_colour_model_input_in_colour_on_one_scale(page):
+    """A (3, H, W) model input as the server encodes it (uint8 per map between its lo and hi): the three planes
+    share one scale, so a channel's normalised value keeps its place against the others."""
+    planes = {"data": base64.b64encode(bytes([0, 255, 255, 0, 255, 0])).decode(), "shown": 3,
+              "lo": [0.0, -1.0, 0.0], "hi": [1.0, 1.0, 0.5], "shape": [3, 1, 2]}
+    drawn = page.evaluate("""async (input) => {
+        const m = await import("/static/paint.js");
+        const cv = document.createElement("canvas");
+        cv.width = 2; cv.height = 1;
+        const scale = m.paintInput(cv, input);
+        return [Array.from(cv.getContext("2d").getImageData(0, 0, 2, 1).data), scale.lo, scale.hi];
+    }""", planes)
+    # values (0, 1, 0.5) and (1, -1, 0) on the common scale -1 ... 1
+    assert drawn == [[128, 255, 191, 255, 255, 0, 128, 255], -1, 1]
+
+
+@pytest.fixture(scope="module")
+def followed(browser, tmp_path_factory):
+    """The live tab following a run directory that is empty when the page opens, while `cnnlab train` fills it
+    with two epochs. Yields the page once the run has ended, what it showed before the first checkpoint, and the
+    run directory."""
+    run = tmp_path_factory.mktemp("live") / "live"
     run.mkdir()  # an empty directory: the run is about to start
     server, url = _serve([str(run)])
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     trainer = None
     try:
         page.goto(url)
+        page.wait_for_selector("#error:not([hidden])")
+        before = {"banner": page.inner_text("#error-text"), "prediction": page.inner_text("#prediction-top")}
         page.click("nav[data-group=panel] button[data-tab=live]")
         page.click("#live-start")
         page.wait_for_function("document.getElementById('live-status').textContent.includes('waiting')")
@@ -240,14 +298,61 @@ def test_following_a_training_run_shows_two_epochs(browser, tmp_path):
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         page.wait_for_function("document.querySelectorAll('#live-epochs .epoch-row').length === 2", timeout=180_000)
         assert trainer.wait(timeout=120) == 0, trainer.stderr.read()
-        assert page.get_attribute("#live-status", "data-epoch") == "2"
-        assert "epoch 2 of 2" in page.inner_text("#live-status")
-        newest = page.locator("#live-epochs .epoch-row").first
-        assert newest.get_attribute("data-epoch") == "2"
-        assert newest.locator(".map canvas").count() > 0  # the feature maps of the epoch-2 weights
-        shot(page, "live", "#live-panel")
+        yield page, before, run, errors
     finally:
         if trainer and trainer.poll() is None:
             trainer.kill()
         page.close()
         _stop(server)
+
+
+def test_following_a_training_run_shows_two_epochs(followed):
+    page, _, _, errors = followed
+    assert page.get_attribute("#live-status", "data-epoch") == "2"
+    assert "epoch 2 of 2" in page.inner_text("#live-status")
+    newest = page.locator("#live-epochs .epoch-row").first
+    assert newest.get_attribute("data-epoch") == "2"
+    assert newest.locator(".map canvas").count() > 0  # the feature maps of the epoch-2 weights
+    shot(page, "live", "#live-panel")
+    assert not errors, errors  # no JavaScript exception on the way
+
+
+def test_live_banner_about_the_missing_checkpoint_goes_once_the_run_writes_one(followed):
+    page, before, _, _ = followed
+    assert "live/last.pt: no checkpoint yet" in before["banner"]
+    page.wait_for_selector("#error", state="hidden", timeout=10_000)
+
+
+def test_live_fills_the_top_panels_with_the_runs_newest_checkpoint(followed):
+    page, before, run, _ = followed
+    assert before["prediction"] == "—"  # blank while the run had written nothing
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('2 epoch(s)')",
+                           timeout=10_000)
+    assert "trained on synthetic" in page.inner_text("#model-info")
+    # the prediction shown is last.pt's own for the test image the input panel picked
+    model, payload = load_model(run / "last.pt")
+    net = load_network(find_sources([str(run / "last.pt")])[0])
+    index = int(page.eval_on_selector("#test-index", "e => e.value"))
+    with torch.no_grad():
+        probs = model.eval()(engine.model_input(net, _test_pixels(run, index))).softmax(1)[0]
+    page.wait_for_function(f"document.getElementById('prediction-top').dataset.index === '{int(probs.argmax())}'",
+                           timeout=10_000)
+    assert page.locator("#prob-list .prob").count() == len(payload["classes"])
+    assert page.locator("#layers .layer").count() > 1
+
+
+def test_live_stop_is_disabled_once_the_last_planned_epoch_is_in(followed):
+    page = followed[0]
+    page.wait_for_selector("#live-stop:disabled", timeout=10_000)
+    assert page.locator("#live-start").is_enabled()  # following again is possible
+    assert "finished" in page.inner_text("#live-status")
+
+
+def test_live_map_rows_are_labelled_with_layer_names_and_kinds(followed):
+    page, _, run, _ = followed
+    model, _ = load_model(run / "last.pt")
+    convs = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)][:2]
+    newest = page.locator("#live-epochs .epoch-row").first
+    assert newest.locator(".live-layer .name").all_inner_texts() == [f"{name} · Conv2d" for name in convs]
+    captions = newest.locator(".map .cap").all_inner_texts()
+    assert captions and all(c.startswith("ch ") for c in captions)  # not "0:3", "3:5"

@@ -96,7 +96,7 @@ def test_lr_find_tunes_your_own_network_as_its_run_would_train_it(tmp_path, caps
     from cnnlab.network import UserNetwork
 
     network = UserNetwork.of(Small)
-    config = resolve({**options, "model": network.label, "lr": "find"})
+    config = resolve({**options, "model": network.label, "lr": "find"}, own_network=True)  # as cnnlab.train resolves it
     expected = find_lr_for(config, network=network, progress=False, report=False).suggestion
     net, history = cnnlab.train(Small, lr="find", out=str(tmp_path / "run"), progress=False, **options)
     saved = json.loads((history.run_dir / "config.json").read_text())["config"]

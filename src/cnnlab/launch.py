@@ -5,9 +5,9 @@ another program holds one of the cores, the thread that shares that core runs on
 operation waits for it, so the whole team crawls: on 2 cores shared with other jobs, basic-cnn trains several
 times faster with 1 thread than with 2, and 2 processes x 1 thread (torchrun) fall between, since they meet once
 a step instead of once an operation (README "Performance" has the figures, benchmarks/bench_distributed.py
-measures them). On idle cores the team is the fastest way. So a new run takes one thread per core that is idle when it
-starts, at least one; a smaller choice is said at the end of the run and recorded (config.json "threads"), and
---threads N overrides it.
+measures them). On idle cores the team is the fastest way. So a new run takes one thread per core that is idle
+when it starts, at least one; a smaller choice is said in the run's header and recorded (config.json "threads"),
+and --threads N or --deterministic overrides it.
 """
 import os
 import time
@@ -61,6 +61,6 @@ def default_threads() -> tuple[int | None, str | None]:
     threads = choose_threads(cores, idle)
     if threads == cores:
         return threads, None
-    return threads, (f"trained on {threads} thread{'s' if threads > 1 else ''}: other programs kept "
-                     f"{cores - idle:.1f} of {cores} cores busy when it started, and a thread that shares a busy core "
-                     f"slows every step down (--threads {cores} uses them all)")
+    return threads, (f"{threads} thread{'s' if threads > 1 else ''}: other programs kept {cores - idle:.1f} of "
+                     f"{cores} cores busy when the run started, and a thread that shares a busy core slows every step "
+                     f"down (--threads {cores} uses them all; --deterministic fixes the count)")

@@ -7,6 +7,7 @@ import sys
 
 from tqdm import tqdm
 
+from .config import OWN_NETWORK_FAMILY, own_network_defaults
 from .hints import likely_causes
 from .notebook import LiveFigure, Progress, bar, in_notebook
 
@@ -26,24 +27,55 @@ def default_reporter():
     return NotebookReporter() if in_notebook() else ConsoleReporter()
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def optimizer_words(c: dict) -> str:
+    """`sgd lr 0.01 momentum 0.5, no schedule`: what decides each step, as the run's header says it."""
+    words = f"{c['optimizer']} lr {c['lr']:g}"
+    if c["optimizer"] == "sgd" and c["momentum"]:
+        words += f" momentum {c['momentum']:g}" + (" nesterov" if c["nesterov"] else "")
+    if c["weight_decay"]:
+        words += f" weight decay {c['weight_decay']:g}"
+    return words + (", no schedule" if c["schedule"] == "none" else f", {c['schedule']} schedule")
+
+
+def header(info: dict, run_dir, notes=()) -> list[str]:
+    """The run's first lines: what trains on what, where it starts, on what arithmetic (device, threads,
+    precision); the data; the optimizer; then notes. A resumed run says where it resumes."""
+    c, start = info["config"], info.get("start", {})
+    where = ""
+    if start.get("resumed"):
+        where = f", resuming at epoch {start['epoch']}, step {start['step']} of {start['steps']}"
+    processes = f", {info['world_size']} processes" if info["world_size"] > 1 else ""
+    threads = f", {plural(info['threads'], 'thread')}" if info["device"] == "cpu" else ""
+    lines = [f"training {c['model']} on {c['dataset']}{where}: {info['device']}{threads}, {info['precision']}"
+             f"{processes}",
+             f"{info['train_images']:,} train / {info['test_images']:,} test images at {info['input_size']}x"
+             f"{info['input_size']} (from {info['dataset_source']}); {info['parameters']:,} parameters",
+             f"{optimizer_words(c)}, batch {c['batch_size']}, {plural(c['epochs'], 'epoch')}; run directory {run_dir}"]
+    if "network" in info and c.get("recipe") is None and own_network_defaults(c):
+        lines.append(f"note: your own network trains with the defaults of the '{OWN_NETWORK_FAMILY}' family "
+                     f"({optimizer_words(c).split(',')[0]}); --optimizer, --lr and --momentum choose others")
+    note = openmp_note(info["threads"]) if info["device"] == "cpu" else None
+    more = [info["precision_note"]] if info.get("precision_note") else []
+    lines += [f"note: {n}" for n in (*notes, *more, *([note] if note else []), *info.get("notices", ()))]
+    return lines
+
+
 class ConsoleReporter:
-    def __init__(self, file=None):
+    """`notes`: lines the caller adds to the header (e.g. why fewer threads than cores were taken)."""
+
+    def __init__(self, file=None, notes=()):
         self.file = file or sys.stdout
         self.bar = None
+        self.notes = tuple(notes)
 
     def start(self, info: dict, run_dir) -> None:
         self.info, self.hinted = info, False
-        c = info["config"]
-        print(f"training {c['model']} on {c['dataset']} ({info['train_images']:,} train / {info['test_images']:,} test "
-              f"images at {info['input_size']}x{info['input_size']}, from {info['dataset_source']})\n"
-              f"{info['parameters']:,} parameters; {info['device']}, {info['precision']}, {info['threads']} threads"
-              f"{', %d processes' % info['world_size'] if info['world_size'] > 1 else ''}; run directory {run_dir}",
-              file=self.file)
-        note = openmp_note(info["threads"]) if info["device"] == "cpu" else None
-        if note:
-            print(note, file=self.file)
-        for notice in info.get("notices", ()):  # speed switches turned off for the user's own network
-            print(f"note: {notice}", file=self.file)
+        for line in header(info, run_dir, self.notes):
+            print(line, file=self.file)
         print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} "
               f"{'sec':>6}",
               file=self.file)

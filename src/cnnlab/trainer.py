@@ -188,6 +188,7 @@ class Run:
     network: dict | None = None  # the user's own network (UserNetwork.record()); None: registered config.model
     hard: LossMemory | None = None  # each image's last loss, with --hard-fraction below 1
     notices: list = field(default_factory=list)  # speed switches the probe turned off, in words
+    precision_note: str | None = None  # which precision --precision auto chose and why
     epoch: int = 1  # the epoch in progress
     step: int = 0  # steps done in it
     sums: EpochSums = field(default_factory=EpochSums)
@@ -301,12 +302,15 @@ class Setup(NamedTuple):
     train_batches: Batches
     test_batches: Batches
     notices: list  # speed switches the probe turned off, in words
+    precision_note: str | None = None  # which precision --precision auto chose and why (cnnlab.precision)
 
 
-def setup(config: TrainConfig, network: UserNetwork | None = None, progress: bool = True) -> Setup:
+def setup(config: TrainConfig, network: UserNetwork | None = None, progress: bool = True,
+          recorded_precision: str | None = None) -> Setup:
     """Device, precision, threads, data, batches and the initialised model for `config`. The network is the
     registered model `config.model`, or the user's own `network`: then the input size is --resize or the data
-    set's own, and a probe step turns off the speed switches its code does not survive."""
+    set's own, and a probe step turns off the speed switches its code does not survive. `recorded_precision`: the
+    autocast dtype a resumed run was trained in ("float32", "bfloat16"), kept when its precision is auto."""
     size = config.resize
     if network is None:
         info = model_info(config.model)
@@ -314,9 +318,15 @@ def setup(config: TrainConfig, network: UserNetwork | None = None, progress: boo
         info.check_size(size)
     env = distributed.join(config.batch_size, config.device, config.sync_bn)
     device = distributed.select_device(config.device, env.local_rank)
-    dtype = distributed.select_precision(config.precision, device)
+    # --deterministic: auto precision is fp32 (never chosen by a timing), and PyTorch picks its deterministic kernels
+    precision = "fp32" if config.deterministic and config.precision == "auto" else config.precision
+    if precision == "auto" and recorded_precision in RECORDED:  # a resumed run keeps the arithmetic it started with
+        precision = RECORDED[recorded_precision]
+    dtype = distributed.select_precision(precision, device)
     threads = config.threads or max(1, (os.cpu_count() or 1) // env.local_world_size)
     torch.set_num_threads(threads)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
     data = load_dataset(config.dataset, config.data_dir, **dataset_options(config.to_dict(), size), progress=progress)
     size = size or data.train.images.shape[-1]
@@ -337,7 +347,30 @@ def setup(config: TrainConfig, network: UserNetwork | None = None, progress: boo
     test_batches = Batches(data.test, max(config.batch_size, 256), limit=config.test_limit, **per_rank)
     fit_to_data(net, train_batches)
     net = net.to(device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
-    return Setup(config, env, device, dtype, threads, data, net, train_batches, test_batches, notices)
+    if precision == "auto" and device.type == "cpu" and dtype == torch.bfloat16:
+        dtype, precision_note = timed_precision(net, config, env, train_batches, len(data.classes), threads,
+                                                network.label if network else config.model)
+    else:
+        precision_note = None
+    return Setup(config, env, device, dtype, threads, data, net, train_batches, test_batches, notices, precision_note)
+
+
+# autocast dtype as a checkpoint records it -> the --precision name that gives it
+RECORDED = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def timed_precision(net, config: TrainConfig, env, batches: Batches, num_classes: int, threads: int, label: str):
+    """--precision auto on a CPU with bf16: the faster of float32 and bfloat16 for this network here (see
+    cnnlab.precision), the same on every rank (bf16 only where every rank found it faster); (dtype, notice)."""
+    from . import precision
+
+    shape = (max(1, config.batch_size // env.world_size), batches.channels, batches.size, batches.size)
+    choice = precision.choose(net, shape, num_classes, config.channels_last, label, threads)
+    votes = distributed.all_sum(torch.tensor([float(choice.name == "bf16")]), env)
+    bf16 = votes.item() == env.world_size
+    if bf16 != (choice.name == "bf16"):
+        return None, "precision auto chose float32: another process of the run found it faster"
+    return (torch.bfloat16 if bf16 else None), choice.describe(label)
 
 
 def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetwork | None = None) -> Run:
@@ -345,7 +378,9 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
     given (no training yet). Nothing is written before the user's network has passed its probe step."""
     if config.lr == "find":  # the LR range test on the same data and model; its suggestion becomes the rate
         config = dataclasses.replace(config, lr=find_lr_for(config, network=network).suggestion)
-    config, env, device, dtype, threads, data, net, train_batches, test_batches, notices = setup(config, network)
+    recorded = payload["evaluation"].get("precision") if payload is not None else None
+    config, env, device, dtype, threads, data, net, train_batches, test_batches, notices, precision_note = setup(
+        config, network, recorded_precision=recorded)
     if network is not None and payload is not None:
         check_weights_fit(net, payload["model"], rundir.last_checkpoint(run_dir), network.label)
     if config.sync_bn and env.world_size > 1:
@@ -373,6 +408,7 @@ def build_run(config: TrainConfig, run_dir=None, payload=None, network: UserNetw
         rundir.prepare(run_dir)
     run = Run(config, run_dir, threads, env, device, dtype, model, net, optimizer, schedule, scaler, train_batches,
               test_batches, data.classes, data.source, network=network and network.record(), notices=notices,
+              precision_note=precision_note,
               hard=LossMemory(train_batches.n, device) if config.hard_fraction < 1 else None)
     if payload is not None:
         run.restore(payload)
@@ -400,6 +436,7 @@ def describe(run: Run) -> dict:
         "mult_adds": mult_adds(run.net, run.train_batches.channels, run.train_batches.size),
         **({"network": run.network} if run.network else {}),
         **({"notices": run.notices} if run.notices else {}),
+        **({"precision_note": run.precision_note} if run.precision_note else {}),
         "versions": {"cnnlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
                      "numpy": __import__("numpy").__version__},
         "host": platform.node(),
@@ -516,7 +553,10 @@ def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
             run.save("last")  # from here on the run can always be resumed
         elif run.history:  # killed between last.pt and metrics.csv: bring metrics.csv up to the checkpoint
             rundir.write_metrics(run.run_dir, run.history)
-    reporter.start(info, run.run_dir)
+    # the header also says where this invocation starts (a resumed run's epoch and step); not a recorded setting
+    steps = run.train_batches.steps(images_in_epoch(run.config, run.train_batches.n, run.epoch))
+    start = {"epoch": run.epoch, "step": run.step, "steps": steps, "resumed": run.resumed}
+    reporter.start({**info, "start": start}, run.run_dir)
     board = open_board(run) if run.config.tensorboard and run.env.main else None
     while run.epoch <= run.config.epochs and not distributed.agree_to_stop(stop, run.env, run.device):
         if not train_epoch(run, stop, reporter):
@@ -658,4 +698,5 @@ def train(model=None, *, resume_from=None, progress: bool = True, **options) -> 
     if resume_from is not None:
         return resume(resume_from, reporter, model, **options)
     network = user_network(model)
-    return fit(resolve({"model": network.label if network else model, **options}), reporter, network=network)
+    return fit(resolve({"model": network.label if network else model, **options}, own_network=network is not None),
+               reporter, network=network)

@@ -20,9 +20,13 @@ def register(commands):
     p.add_argument("--runs", default="runs", metavar="DIR", help="where to look for runs without REF (default: runs)")
     p.add_argument("--input-size", type=int, default=28, metavar="S",
                    help="input side for FILE.py:NAME models (default: 28)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only; "
-                                                       "0.0.0.0 opens it to the network)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; ::1 the same over IPv6; "
+                        "0.0.0.0 every network interface, and then every request needs the token)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="the token every request must carry, as ?token=TOKEN in the address, then a cookie "
+                        "(default: a random one when --host reaches beyond this machine, none on loopback)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="CPU threads for the page's computations (default: 1; one image at a time gains little "
                         "from more, and on a busy machine they slow it down many times: see docs/explore.md)")
@@ -54,13 +58,17 @@ def run_explore(args):
         raise ConfigError(f"--input-size must be positive, got {args.input_size}")
     if args.threads < 1:
         raise ConfigError(f"--threads must be positive, got {args.threads}")
+    if args.token is not None:
+        from ..explore.access import check_token
+
+        check_token(args.token)  # before any network is loaded
     import torch
 
     torch.set_num_threads(args.threads)  # this process is the server: its threads are ours to set
     sources = find_sources([*args.refs, *args.model], args.runs, args.input_size)
     for source in sources:
         print(f"  [{source.id}] {source.label}")
-    serve(sources, args.host, args.port)
+    serve(sources, args.host, args.port, args.token)
 
 
 def run_explain(args):

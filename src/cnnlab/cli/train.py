@@ -89,7 +89,7 @@ def run_train(args):
         from ..report import ConsoleReporter
         from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
 
-        note = None  # why fewer threads than cores (cnnlab.launch)
+        note = None  # why fewer threads than cores (cnnlab.launch): said in the run's header
         options = given(args, {f.name for f in fields(TrainConfig)} - {"model"})
         model = model_arg(args)
         network = user_network(model)  # imports a reference now: the user named it on this command line
@@ -100,8 +100,10 @@ def run_train(args):
             config, payload = resume_settings(args.resume, model if network is None else network, **options)
             run = build_run(config, args.resume, payload, network)
         else:
-            config = resolve({**options, "model": network.label if network else model, "recipe": args.recipe})
-            if config.threads is None and distributed.this_process().world_size == 1:  # torchrun divides the cores
+            config = resolve({**options, "model": network.label if network else model, "recipe": args.recipe},
+                             own_network=network is not None)
+            # torchrun divides the cores; --deterministic takes them all, whatever the load
+            if config.threads is None and not config.deterministic and distributed.this_process().world_size == 1:
                 from ..launch import default_threads
 
                 threads, note = default_threads()
@@ -110,7 +112,7 @@ def run_train(args):
             run = (build_run(restarted[0], config.out, restarted[1], network) if restarted
                    else build_run(config, network=network))
         try:
-            history = train_run(run, ConsoleReporter(), stop)
+            history = train_run(run, ConsoleReporter(notes=[note] if note else ()), stop)
         except Interrupted as stopped:
             if run.env.main:
                 print(f"\n{stopped.signame}: stopped; checkpoint saved. Resume with:\n"
@@ -120,8 +122,6 @@ def run_train(args):
             best = max(history, key=lambda r: r["test_acc"])
             print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch "
                   f"{best['epoch']}); outputs in {run.run_dir}", flush=True)
-            if note:  # why fewer threads than cores, said at the end (an error for a wrong input stays one line)
-                print(f"cnnlab: {note}", file=sys.stderr)
 
 
 def run_eval(args):

@@ -376,8 +376,8 @@ def live_maps(net: Network, pixels: np.ndarray, layers: int = 4, channels: int =
     logits, records = forward_all(net.model, x)
     convs = [r for r in records if r.kind == "Conv2d" and r.output.dim() == 4][:layers]
     return {"top": predictions(net, logits),
-            "maps": [{"name": r.name, "shape": list(r.output.shape[1:]), "maps": encode(r.output[0], channels)}
-                     for r in convs]}
+            "maps": [{"name": r.name, "kind": r.kind, "shape": list(r.output.shape[1:]),
+                      "maps": encode(r.output[0], channels)} for r in convs]}
 
 
 def output_size(n, k, p, s) -> int:

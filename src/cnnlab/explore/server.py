@@ -1,37 +1,43 @@
-"""The explorer's web server: Python's ThreadingHTTPServer serving one page (static/, shipped in the package)
-and a small JSON API over engine.py; live training as server-sent events. Nothing outside the given sources and
-the static folder can be reached: the page names networks by id and static files by a fixed list."""
-import base64
+"""The explorer's web server: Python's ThreadingHTTPServer serving one page (static/, shipped in the package) and
+the JSON API of api.py, with live training as server-sent events. Every path it answers is in one table
+(`routes`); who may ask is access.py's to say; bodies, connections and the time a request may take are bounded,
+and what it prints to the terminal carries no control characters."""
+import errno
+import io
 import json
+import re
+import socket
 import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from typing import Callable
+from urllib.parse import parse_qs
 
-import numpy as np
-
-from .. import rundir
-from ..errors import CnnlabError
+from ..errors import CnnlabError, ConfigError
 from ..signals import Interrupt
 from . import engine
-from .loader import Network, Source, load_network
+from .access import Access, check_token, is_loopback, new_token, url_host
+from .api import Explorer, RequestError
+from .loader import Source
+from .redact import printable, public
 
 MAX_JSON_BYTES = engine.MAX_UPLOAD_BYTES * 4 // 3 + 65536  # a drawing as a data URL plus the request's fields
+SOCKET_TIMEOUT_S = 30.0  # the longest one read or write on a connection may wait
+REQUEST_DEADLINE_S = 60.0  # the whole request (line, headers, body) must have arrived by then, however it trickles
+BACKLOG = 128  # connections the kernel queues before accept (socketserver's 5 reset half of 50 parallel requests)
+MAX_CONNECTIONS = 100  # connections served at once (one thread each); more get 503 at once instead of a thread
+MAX_QUERY_FIELDS = 32
+# The types a page on another site may post without asking first (a CORS "simple" request): never accepted here,
+# so such a post is refused even by a browser that sends no Origin.
+SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
-LIVE_POLL_S = 0.5  # how often a followed run directory is looked at
-LIVE_PING_S = 5.0  # an SSE comment this often finds a closed page and ends its stream
-
-
-class RequestError(CnnlabError):
-    def __init__(self, message, status=HTTPStatus.BAD_REQUEST):
-        super().__init__(message)
-        self.status = status
 
 
 def static_files() -> dict[str, tuple[bytes, str]]:
@@ -41,318 +47,227 @@ def static_files() -> dict[str, tuple[bytes, str]]:
             for f in folder.iterdir() if f.is_file() and Path(f.name).suffix in TYPES}
 
 
-class Explorer:
-    """The state behind the page: the sources, their loaded networks (reloaded when a checkpoint file changes),
-    test sets, and one lock so hooks of two requests never meet on the same model."""
+# ---------------------------------------------------------------- the routes
+@dataclass(frozen=True)
+class Reply:
+    """A response that is not JSON: a static file (or the favicon's empty answer)."""
 
-    def __init__(self, sources: list[Source], log=None):
-        self.sources = {s.id: s for s in sources}
-        self.order = [s.id for s in sources]
-        self.networks: dict[str, tuple] = {}
-        self.datasets: dict = {}
-        self.lock = threading.RLock()
-        self.stop = threading.Event()
-        self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-
-    # ------------------------------------------------------------ sources and data
-    def source(self, sid) -> Source:
-        if sid is None:
-            sid = self.order[0]
-        if str(sid) not in self.sources:
-            raise RequestError(f"unknown source '{sid}': choose one of {', '.join(self.order)}", HTTPStatus.NOT_FOUND)
-        return self.sources[str(sid)]
-
-    def network(self, sid) -> Network:
-        source = self.source(sid)
-        with self.lock:
-            stamp = source.stamp()
-            cached = self.networks.get(source.id)
-            if cached is None or cached[0] != stamp:
-                self.networks[source.id] = (stamp, load_network(source))
-            return self.networks[source.id][1]
-
-    def test_set(self, net: Network):
-        """The test split of the data set the network was trained on (untrained ones: Fashion-MNIST when it is
-        installed, else the synthetic set)."""
-        from ..data import load_dataset, locate
-
-        name, data_dir = net.dataset, net.data_dir
-        if name is None:
-            name, data_dir = ("fashion-mnist" if locate("fashion-mnist") else "synthetic"), None
-        key = (name, data_dir)
-        with self.lock:
-            if key not in self.datasets:
-                self.datasets[key] = load_dataset(name, data_dir, download=False)
-            return self.datasets[key]
-
-    def test_image(self, net: Network, index=None, klass=None, nth=0) -> dict:
-        data = self.test_set(net)
-        labels = data.test.labels
-        if klass is not None and klass != "":
-            k = engine.as_int(klass, "class")
-            mine = (labels == k).nonzero().flatten()
-            if not 0 <= k < len(data.classes) or len(mine) == 0:
-                raise RequestError(f"class {klass} does not exist in {data.name} (0-{len(data.classes) - 1})")
-            index = int(mine[engine.as_int(nth, "n") % len(mine)])
-        index = engine.as_int(0 if index is None or index == "" else index, "index")
-        if not 0 <= index < len(labels):
-            raise RequestError(f"test image {index} does not exist: {data.name} has 0-{len(labels) - 1}")
-        pixels = data.test.images[index].numpy()
-        label = int(labels[index])
-        return {"index": index, "label": label, "class": data.classes[label], "dataset": data.name,
-                "count": len(labels), "classes": list(data.classes), "pixels": pixels}
-
-    def pixels(self, net: Network, spec) -> tuple[np.ndarray, list[str]]:
-        """28x28 uint8 pixels for the page's input: a drawing, a test image or converted pixels (an upload)."""
-        if not isinstance(spec, dict):
-            raise RequestError("missing 'input': a drawing, a test image or pixels")
-        kind = spec.get("kind")
-        if kind == "drawing":
-            return engine.drawing_pixels(spec.get("png"), spec.get("fit", "mnist"))
-        if kind == "test":
-            image = self.test_image(net, spec.get("index"))
-            return image["pixels"], [f"{image['dataset']} test image {image['index']} ({image['class']})"]
-        if kind == "pixels":
-            try:
-                raw = base64.b64decode(spec.get("raw", ""), validate=True)
-            except ValueError:
-                raise RequestError("pixels: not valid base64") from None
-            if len(raw) != engine.NATIVE ** 2:
-                raise RequestError(f"pixels: expected {engine.NATIVE ** 2} bytes (28x28), got {len(raw)}")
-            steps = spec.get("steps") if isinstance(spec.get("steps"), list) else []
-            return np.frombuffer(raw, np.uint8).reshape(engine.NATIVE, engine.NATIVE), [str(s)[:200] for s in steps]
-        raise RequestError(f"unknown input kind {kind!r}: drawing, test or pixels")
-
-    # ------------------------------------------------------------ API
-    def info(self, sid) -> dict:
-        source = self.source(sid)
-        net = self.network(sid)
-        from ..inspect import count_params
-
-        return {"source": source.describe(), "model": net.name, "classes": list(net.classes),
-                "input_size": net.input_size, "normalize": [net.mean, net.std], "dataset": net.dataset,
-                "trained": net.trained, "epoch": net.epoch, "parameters": count_params(net.model),
-                "fit": "frame" if (net.dataset or "").startswith("fashion") else "mnist"}
-
-    def forward(self, body) -> dict:
-        net = self.network(body.get("source"))
-        pixels, steps = self.pixels(net, body.get("input"))
-        channels = engine.as_int(body.get("channels", engine.DEFAULT_CHANNELS), "channels")
-        with self.lock:
-            started = time.perf_counter()
-            result = engine.forward_json(net, pixels, steps, max(1, channels), body.get("only"))
-        result["ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return result
-
-    def unit(self, body) -> dict:
-        net = self.network(body.get("source"))
-        pixels, _ = self.pixels(net, body.get("input"))
-        with self.lock:
-            return engine.unit_math(net, pixels, body.get("layer"), body.get("channel"), body.get("y"),
-                                    body.get("x"))
-
-    def explain(self, body) -> dict:
-        net = self.network(body.get("source"))
-        pixels, _ = self.pixels(net, body.get("input"))
-        with self.lock:
-            result = engine.explain_json(net, pixels, body.get("target"), body.get("layer") or None)
-        result["classes"] = engine.class_names(net, np.zeros((1, len(net.classes))))
-        return result
-
-    def upload(self, data: bytes, name: str, invert: str) -> dict:
-        if invert not in ("auto", "yes", "no"):
-            raise RequestError(f"invert must be auto, yes or no, not '{invert}'")
-        pixels, steps = engine.upload_pixels(data, name, invert)
-        return {"raw": base64.b64encode(pixels.tobytes()).decode(), "steps": [f"{name}: {steps[0]}", *steps[1:]]}
-
-    def live_events(self, sid, index):
-        """Server-sent events for a run in progress: one 'epoch' event whenever metrics.csv changes (the run's
-        checkpoints are written before it), with the curves and the feature maps of test image `index`."""
-        source = self.source(sid)
-        if source.run_dir is None:
-            raise RequestError(f"{source.label} is not in a run directory: nothing to follow")
-        run_dir = source.run_dir
-        last_pt = rundir.last_checkpoint(run_dir)
-        last = Source(id=f"{source.id}-live", label=f"{run_dir.name}/{last_pt.name}", kind="checkpoint",
-                      path=last_pt, run_dir=run_dir)
-        planned = _planned_epochs(run_dir)
-        seen, sent, pinged = None, set(), time.monotonic()
-        yield "waiting", {"run": run_dir.name, "epochs": planned}
-        while not self.stop.is_set():
-            try:
-                stamp = (run_dir / rundir.METRICS).stat().st_mtime_ns
-            except OSError:
-                stamp = None
-            if stamp is not None and stamp != seen:
-                seen = stamp
-                try:
-                    history = rundir.read_metrics(run_dir)
-                    with self.lock:
-                        stamp_pt = last.stamp()
-                        cached = self.networks.get(last.id)
-                        if cached is None or cached[0] != stamp_pt:
-                            self.networks[last.id] = (stamp_pt, load_network(last))
-                        net = self.networks[last.id][1]
-                        image = self.test_image(net, index)
-                        maps = engine.live_maps(net, image["pixels"])
-                    planned = max(_planned_epochs(run_dir) or 0, len(history))
-                    # One event per finished epoch; two epochs done between two looks share the later weights,
-                    # so the earlier one comes with its curves only.
-                    for row in history:
-                        if row["epoch"] in sent:
-                            continue
-                        sent.add(row["epoch"])
-                        seen_now = row["epoch"] == net.epoch
-                        yield "epoch", {"run": run_dir.name, "epochs": planned, "history": history[:row["epoch"]],
-                                        "epoch": row["epoch"], "image": image["index"], "class": image["class"],
-                                        "raw": base64.b64encode(image["pixels"].tobytes()).decode(),
-                                        "top": maps["top"] if seen_now else None,
-                                        "maps": maps["maps"] if seen_now else []}
-                except (CnnlabError, OSError, ValueError, KeyError) as error:  # mid-write or not yet there
-                    yield "problem", {"error": str(error)}
-            if time.monotonic() - pinged > LIVE_PING_S:
-                pinged = time.monotonic()
-                yield None, None
-            time.sleep(LIVE_POLL_S)
+    body: bytes
+    kind: str
+    status: HTTPStatus = HTTPStatus.OK
 
 
-def _planned_epochs(run_dir: Path) -> int | None:
-    """The epochs a run was started for (config.json), None before cnnlab train has written it."""
-    try:
-        return int(json.loads((run_dir / rundir.CONFIG).read_text())["config"]["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+@dataclass(frozen=True)
+class Route:
+    method: str
+    run: Callable  # (query, body) -> a dict (JSON), a Reply, or a generator of (event, data) for server-sent events
+    body: str | None = None  # what a POST carries: "json" (an object, application/json) or "image" (file bytes)
 
 
+def routes(ex: Explorer, static: dict) -> dict[str, Route]:
+    """Every path the server answers, matched exactly (as TensorBoard's exact_routes): nothing else is reachable,
+    and the page names networks by id, never by path."""
+    page = Route("GET", lambda q, b: Reply(*static["index.html"]))
+    table = {"/": page, "/index.html": page,
+             "/favicon.ico": Route("GET", lambda q, b: Reply(b"", "image/x-icon", HTTPStatus.NO_CONTENT)),
+             "/api/sources": Route("GET", lambda q, b: ex.sources_json()),
+             "/api/info": Route("GET", lambda q, b: ex.info(q)),
+             "/api/test": Route("GET", lambda q, b: ex.test(q)),
+             "/api/outsize": Route("GET", lambda q, b: ex.outsize(q)),
+             "/api/live": Route("GET", lambda q, b: ex.live(q)),
+             "/api/forward": Route("POST", lambda q, b: ex.forward(b), "json"),
+             "/api/unit": Route("POST", lambda q, b: ex.unit(b), "json"),
+             "/api/explain": Route("POST", lambda q, b: ex.explain(b), "json"),
+             "/api/upload": Route("POST", lambda q, b: ex.upload(q, b), "image")}
+    for name, file in static.items():
+        table[f"/static/{name}"] = Route("GET", lambda q, b, file=file: Reply(*file))
+    return table
+
+
+class _Deadline(io.RawIOBase):
+    """A connection's reading side that gives up at a deadline however slowly the bytes trickle in: the socket's
+    timeout bounds one wait, this bounds the whole request (a client sending a byte every 29 s holds no thread)."""
+
+    def __init__(self, sock: socket.socket, deadline: float, timeout: float):
+        super().__init__()
+        self.sock, self.deadline, self.timeout = sock, deadline, timeout
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self.sock.settimeout(min(left, self.timeout))
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            self.sock.settimeout(self.timeout)
+
+
+def _no_constant(name):  # json.loads accepts NaN and Infinity, which are not JSON
+    raise RequestError(f"the request is not valid JSON ({name} is not a JSON number)")
+
+
+# ---------------------------------------------------------------- one connection
 class Handler(BaseHTTPRequestHandler):
     server_version = "cnnlab-explore"
-    explorer: Explorer
-    static: dict
-    allowed_hosts: set | None  # Host headers accepted (DNS rebinding), None: any
+    server: "Server"
+
+    def setup(self):
+        self.timeout = self.server.socket_timeout_s  # every read and write on this socket waits at most this long
+        super().setup()
+        self.rfile.close()  # socketserver's reader, replaced by one with a deadline (the socket stays open)
+        deadline = time.monotonic() + self.server.request_deadline_s
+        self.rfile = io.BufferedReader(_Deadline(self.connection, deadline, self.timeout))
 
     def log_message(self, format, *args):  # one line per problem (see _error), not per request
         pass
 
-    def _send(self, status, body: bytes, kind: str, extra=None):
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+    def do_GET(self):
+        self._handle()
 
-    def _json(self, payload, status=HTTPStatus.OK):
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
+    def do_POST(self):
+        self._handle()
 
-    def _error(self, status, message):
-        self.explorer.log(f"cnnlab explore: {self.command} {urlparse(self.path).path}: {message}")
-        self._json({"error": message}, status)
+    def _log(self, message: str):
+        self.server.explorer.log(printable(f"cnnlab explore: {self.command} {self.path.partition('?')[0][:200]}: "
+                                           f"{message}"))
 
-    def _query(self) -> dict:
-        return {k: v[-1] for k, v in parse_qs(urlparse(self.path).query).items()}
-
-    def _body(self) -> bytes:
+    def _handle(self):
+        self.started = False  # response headers are out: an error can only end the response, not replace it
+        path, _, query = self.path.partition("?")
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise RequestError("bad Content-Length") from None
-        limit = engine.MAX_UPLOAD_BYTES if urlparse(self.path).path == "/api/upload" else MAX_JSON_BYTES
-        if length > limit:
-            self.close_connection = True  # the unread body must not be taken for the next request
-            raise RequestError(f"request of {length / 2**20:.1f} MiB is larger than the "
-                               f"{engine.MAX_UPLOAD_BYTES // 2**20} MiB limit", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-        return self.rfile.read(length)
-
-    def _handle(self, method):
-        if self.allowed_hosts is not None and self.headers.get("Host", "") not in self.allowed_hosts:
-            self._error(HTTPStatus.FORBIDDEN, f"refused Host '{self.headers.get('Host', '')}'")
-            return
-        path = urlparse(self.path).path
-        try:
-            if method == "GET":
-                self._get(path)
+            try:
+                query = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True,
+                                                        max_num_fields=MAX_QUERY_FIELDS).items()}
+            except ValueError:
+                raise RequestError(f"more than {MAX_QUERY_FIELDS} query parameters") from None
+            self.server.access.check(self.command, path, self.headers, query)
+            route = self.server.routes.get(path)
+            if route is None:
+                raise RequestError(f"no such page: {path[:200]}", HTTPStatus.NOT_FOUND)
+            if route.method != self.command:
+                raise RequestError(f"{path} answers {route.method} requests only", HTTPStatus.METHOD_NOT_ALLOWED)
+            result = route.run(query, self._body(route.body) if route.body else None)
+            cookie = self.server.access.set_cookie(query)
+            extra = {"Set-Cookie": cookie} if cookie else {}
+            if isinstance(result, Reply):
+                self._send(result.status, result.body, result.kind, extra)
+            elif isinstance(result, dict):
+                self._json(result, extra=extra)
             else:
-                self._post(path)
+                self._stream(result)
         except RequestError as error:
             self._error(error.status, str(error))
         except CnnlabError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except Exception as error:  # a bug: say so on the page and in the terminal, keep serving
-            traceback.print_exc()
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__}: {error})")
+        except TimeoutError:
+            self._error(HTTPStatus.REQUEST_TIMEOUT, "the request did not arrive in time")
+        except ConnectionError:
+            self.close_connection = True  # the client went away: nothing to say, nobody to tell
+        except OSError as error:  # a file of a source that cannot be read now (permissions, removed)
+            self._error(HTTPStatus.BAD_REQUEST, f"cannot read {error.filename or 'a file'}: {error.strerror or error}")
+        except Exception as error:  # noqa: BLE001  (a bug: say so on the page and in the terminal, keep serving)
+            self._bug(error)
 
-    def do_GET(self):
-        self._handle("GET")
+    def _bug(self, error: Exception):
+        traceback.print_exc()
+        self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__}: {error})")
 
-    def do_POST(self):
-        self._handle("POST")
-
-    def _get(self, path):
-        ex, q = self.explorer, self._query()
-        if path in ("/", "/index.html"):
-            body, kind = self.static["index.html"]
-            self._send(HTTPStatus.OK, body, kind)
-        elif path.startswith("/static/") and path[len("/static/"):] in self.static:
-            body, kind = self.static[path[len("/static/"):]]
-            self._send(HTTPStatus.OK, body, kind)
-        elif path == "/favicon.ico":
-            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
-        elif path == "/api/sources":
-            self._json({"sources": [ex.sources[i].describe() for i in ex.order]})
-        elif path == "/api/info":
-            self._json(ex.info(q.get("source")))
-        elif path == "/api/test":
-            net = ex.network(q.get("source"))
-            image = ex.test_image(net, q.get("index"), q.get("class"), q.get("nth", 0))
-            image["raw"] = base64.b64encode(image.pop("pixels").tobytes()).decode()
-            self._json(image)
-        elif path == "/api/outsize":
-            self._json({"size": engine.output_size(q.get("n"), q.get("k"), q.get("p", 0), q.get("s", 1))})
-        elif path == "/api/live":
-            self._live(q.get("source"), q.get("index", 0))
-        else:
-            raise RequestError(f"no such page: {path}", HTTPStatus.NOT_FOUND)
-
-    def _post(self, path):
-        ex = self.explorer
-        if path == "/api/upload":
-            q = self._query()
-            self._json(ex.upload(self._body(), q.get("name", "upload"), q.get("invert", "auto")))
+    def _error(self, status, message):
+        self._log(message)
+        self.close_connection = True
+        if self.started:
             return
-        routes = {"/api/forward": ex.forward, "/api/unit": ex.unit, "/api/explain": ex.explain}
-        if path not in routes:
-            raise RequestError(f"no such API: {path}", HTTPStatus.NOT_FOUND)
         try:
-            body = json.loads(self._body() or b"{}")
+            self._json({"error": public(message, self.server.explorer.sources.values())}, status)
+        except OSError:
+            pass  # the client is gone or does not read
+
+    def _send(self, status, body: bytes, kind: str, extra=None):
+        self.send_response(status)
+        for key, value in {"Content-Type": kind, "Content-Length": str(len(body)), "Cache-Control": "no-store",
+                           "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", **(extra or {})}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.started = True
+        self.wfile.write(body)
+
+    def _json(self, payload, status=HTTPStatus.OK, extra=None):
+        self._send(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json", extra)
+
+    def _body(self, kind: str):
+        """The request's body, refused before a byte of it is read unless its type and length are right, then
+        read to exactly its Content-Length: JSON as a dict, an image as bytes."""
+        given = self.headers.get("Content-Type")
+        ctype = self.headers.get_content_type()
+        if kind == "json" and ctype != "application/json":
+            raise RequestError(f"send the request as Content-Type: application/json, not {given or 'none'}",
+                               HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        if kind == "image" and (given is None or ctype in SIMPLE_TYPES):
+            raise RequestError(f"send the picture as Content-Type: image/... or application/octet-stream, not "
+                               f"{given or 'none'}", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        lengths = self.headers.get_all("Content-Length") or []
+        if "Transfer-Encoding" in self.headers or not lengths:
+            raise RequestError("the request needs a Content-Length (chunked bodies are not read)",
+                               HTTPStatus.LENGTH_REQUIRED)
+        if len(set(lengths)) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0]):
+            raise RequestError(f"bad Content-Length '{lengths[0][:20]}'")
+        length = int(lengths[0])
+        limit = engine.MAX_UPLOAD_BYTES if kind == "image" else MAX_JSON_BYTES
+        if length > limit:
+            raise RequestError(f"request of {length / 2**20:.1f} MiB is larger than the {limit / 2**20:.0f} MiB "
+                               "limit", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        data = self.rfile.read(length)
+        if len(data) != length:
+            raise RequestError(f"the request ended after {len(data)} of its {length} bytes")
+        if kind == "image":
+            return data
+        try:
+            body = json.loads(data, parse_constant=_no_constant)
+        except RecursionError:
+            raise RequestError("the request is nested too deeply to be read") from None
         except ValueError:
             raise RequestError("the request is not valid JSON") from None
         if not isinstance(body, dict):
             raise RequestError("the request must be a JSON object")
-        self._json(routes[path](body))
+        return body
 
-    def _live(self, sid, index):
-        events = self.explorer.live_events(sid, index)
-        first = next(events)  # errors (not a run) still answer as JSON
+    def _stream(self, events):
+        """Server-sent events until the page goes away or the server stops. Once the headers are out, an error
+        becomes a last 'problem' event and the end of the stream: a status line cannot follow them."""
+        first = next(events)  # a problem before the first event still answers as JSON
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
+        self.started = True
+        sources = self.server.explorer.sources.values()
         try:
             for name, data in _chain(first, events):
                 if name is None:
                     self.wfile.write(b": ping\n\n")
-                else:
-                    self.wfile.write(f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
+                    continue
+                if name == "problem":
+                    data = {"error": public(data["error"], sources)}
+                self.wfile.write(f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
                 self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the page went away
+        except (ConnectionError, TimeoutError):
+            pass  # the page went away, or stopped reading
+        except Exception as error:  # noqa: BLE001  (a bug: the stream ends with what went wrong)
+            if not isinstance(error, CnnlabError):
+                traceback.print_exc()
+            self._log(f"the live stream stopped: {error}")
+            problem = {"error": public(f"the live stream stopped: {type(error).__name__}: {error}", sources)}
+            try:
+                self.wfile.write(f"event: problem\ndata: {json.dumps(problem)}\n\n".encode())
+            except OSError:
+                pass
         finally:
             events.close()
+            self.close_connection = True
 
 
 def _chain(first, rest):
@@ -360,36 +275,118 @@ def _chain(first, rest):
     yield from rest
 
 
+# ---------------------------------------------------------------- the server
 class Server(ThreadingHTTPServer):
-    daemon_threads = True  # Ctrl-C does not wait for open pages or live streams
+    daemon_threads = True  # Ctrl-C does not wait for open pages or live streams (see process_request)
     allow_reuse_address = True
+    request_queue_size = BACKLOG
+    socket_timeout_s = SOCKET_TIMEOUT_S
+    request_deadline_s = REQUEST_DEADLINE_S
+    explorer: Explorer
+    access: Access
+    routes: dict
+
+    def __init__(self, address, family, max_connections=MAX_CONNECTIONS):
+        self.address_family = family  # socketserver makes its socket of this family (IPv6 for --host ::1)
+        self.slots, self.max_connections = threading.BoundedSemaphore(max_connections), max_connections
+        self.busy = False  # said once in the terminal each time every slot is taken
+        super().__init__(address, Handler)
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6 and self.server_address[0] == "::":
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # '::' takes IPv4 clients too
+        super().server_bind()
+
+    def process_request(self, request, client_address):
+        """One daemon thread per connection while a slot is free; the thread gives its slot back when done (and
+        only it: a Ctrl-C arriving here once the thread runs must not give the slot back twice)."""
+        if not self.slots.acquire(blocking=False):
+            self._refuse_busy(request)
+            return
+        self.busy = False
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: refused like a connection over the limit
+            self.slots.release()
+            self._refuse_busy(request)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def _refuse_busy(self, request):
+        if not self.busy:
+            self.busy = True
+            self.explorer.log(f"cnnlab explore: {self.max_connections} connections are open: refusing more until one "
+                              "closes")
+        body = b'{"error":"the server is busy: too many connections are open"}'
+        try:
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Retry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return  # a client that went away or was too slow: nothing to fix here
+        self.explorer.log(printable(f"cnnlab explore: internal error serving a request: {error!r}"))
+        traceback.print_exc()
+
+    def urls(self) -> list[str]:
+        """The addresses to open, the token in each when the server needs one."""
+        host, port = self.access.host, self.server_address[1]
+        names = [socket.gethostname(), "127.0.0.1"] if host in ("0.0.0.0", "::", "") else [host]
+        token = f"?token={self.access.token}" if self.access.token else ""
+        return [f"http://{url_host(name)}:{port}/{token}" for name in names]
 
 
-def make_server(sources: list[Source], host: str = "127.0.0.1", port: int = 8000, log=None) -> Server:
-    """A server for `sources` bound to host:port (port 0: a free one; see server.server_address)."""
+def _bind_advice(host: str, port: int, error: OSError) -> str:
+    where = f"{url_host(host)}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the port is in use; try another --port (0 picks a free one)"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot listen on {where}: ports below 1024 need administrator rights; try --port 8000"
+    return (f"cannot listen on {where} ({error.strerror or error}): this machine has no such address; use --host "
+            "127.0.0.1 (this machine), ::1 (this machine, IPv6) or 0.0.0.0 (every network interface)")
+
+
+def make_server(sources: list[Source], host: str = "127.0.0.1", port: int = 8000, log=None,
+                token: str | None = None) -> Server:
+    """A server for `sources` bound to host:port (port 0: a free one; see server.server_address). Bound beyond
+    loopback it needs a token (`token`, or a random one: server.access.token, in server.urls())."""
+    token = check_token(token) if token else (None if is_loopback(host) else new_token())
     explorer = Explorer(sources, log)
-    handler = type("ExploreHandler", (Handler,), {"explorer": explorer, "static": static_files(),
-                                                  "allowed_hosts": None})
     try:
-        server = Server((host, port), handler)
+        server = Server((host, port), socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as error:
-        raise RequestError(f"cannot listen on {host}:{port} ({error.strerror or error}); try another --port") from None
-    bound = server.server_address[1]
-    if host not in ("0.0.0.0", "::", ""):
-        handler.allowed_hosts = {f"[{h}]:{bound}" if ":" in h else f"{h}:{bound}"
-                                 for h in (host, "127.0.0.1", "localhost")}
+        raise ConfigError(_bind_advice(host, port, error)) from None
     server.explorer = explorer
+    server.access = Access(host, server.server_address[1], token)
+    server.routes = routes(explorer, static_files())
     return server
 
 
-def serve(sources: list[Source], host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(sources: list[Source], host: str = "127.0.0.1", port: int = 8000, token: str | None = None) -> None:
     """Serve until Ctrl-C (SIGINT) or SIGTERM, printing the URL (cnnlab.signals.Interrupt: also when started in
     the background with SIGINT ignored)."""
-    server = make_server(sources, host, port)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    server = make_server(sources, host, port, token=token)
+    bound = server.server_address[1]
     with Interrupt():  # before the URL is out: a signal sent once it is seen must stop the server
-        print(f"cnnlab explore: serving {len(sources)} network(s) at http://{shown}:{server.server_address[1]}/ "
-              "(Ctrl-C stops)", flush=True)
+        if not server.access.loopback:
+            everywhere = " (every network interface)" if host in ("0.0.0.0", "::", "") else ""
+            print(f"cnnlab explore: warning: listening on {url_host(host)}:{bound}{everywhere}: anyone who can "
+                  "reach this machine can connect, and every request must carry the token in the address below; "
+                  "keep it private", file=sys.stderr, flush=True)
+        urls = server.urls()
+        print(f"cnnlab explore: serving {len(sources)} network(s) at {urls[0]} (Ctrl-C stops)", flush=True)
+        for url in urls[1:]:
+            print(f"  or {url}", flush=True)
         try:
             server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:

@@ -1,0 +1,132 @@
+"""`--precision auto` on a CPU that has bf16 instructions: the faster of float32 and bfloat16 for this model on this
+machine, measured, not assumed. bf16 halves the cost of a multiply-add where the CPU has the matrix units for it,
+but the conversions around each layer cost time too: on an AMD EPYC (Zen 5) bf16 trained 2.2x faster than
+float32, on an Intel Xeon with AVX512-BF16 and no AMX 1.35x slower (issue 28). So the first run of a model times a
+few training steps in each precision, alternating, keeps the faster, and caches the choice per CPU model, torch
+version, thread count, model, input shape and batch size: later runs read it and pay nothing."""
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROUNDS = 3  # timed steps per precision, alternating (after one untimed warm-up step each)
+CANDIDATES = ("fp32", "bf16")
+DTYPES = {"fp32": None, "bf16": "bfloat16"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str  # "fp32" or "bf16"
+    seconds: dict  # median seconds per training step of each candidate
+    cached: bool  # read from the cache, not measured by this run
+
+    def describe(self, label: str) -> str:
+        if not self.seconds:
+            return "precision auto chose float32: the network failed a training step under bfloat16 autocast"
+        other = next(n for n in self.seconds if n != self.name)
+        ratio = self.seconds[other] / self.seconds[self.name]
+        how = "measured earlier on this machine" if self.cached else "measured now"
+        return (f"precision auto chose {'bfloat16' if self.name == 'bf16' else 'float32'}: {ratio:.2f}x faster per "
+                f"training step than {'bfloat16' if other == 'bf16' else 'float32'} for {label} on {cpu_model()} "
+                f"({how}; kept in {cache_path()}); --precision fp32 or bf16 fixes it")
+
+
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (else platform's)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cache_path() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "cnnlab" / "precision.json"
+
+
+def _read_cache() -> dict:
+    try:
+        data = json.loads(cache_path().read_text())
+    except (OSError, ValueError):  # none yet, unreadable or corrupt: measure again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(key: str, choice: Choice) -> None:
+    data = _read_cache()
+    data[key] = {"name": choice.name, "seconds": choice.seconds}
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: the run goes on, the next one measures again
+        pass
+
+
+def cache_key(label: str, shape: tuple, threads: int) -> str:
+    import torch
+
+    return f"{cpu_model()} | torch {torch.__version__} | {threads} threads | {label} | input {shape}"
+
+
+def _step_seconds(net, x, y, dtype) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+        loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    return time.perf_counter() - start
+
+
+def measure(net, shape: tuple, num_classes: int, channels_last: bool) -> dict:
+    """Median seconds per training step (forward, loss, backward) of a copy of `net` on a random batch of
+    `shape`, for each candidate precision, alternating so that a change in the machine's load hits both alike.
+    The copy keeps the run's model, batch-norm statistics and random stream as they were."""
+    import copy
+    import statistics
+
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        twin = copy.deepcopy(net).train()
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(shape, generator=generator)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, num_classes, (shape[0],), generator=generator)
+        dtypes = {name: getattr(torch, DTYPES[name]) if DTYPES[name] else None for name in CANDIDATES}
+        times = {name: [] for name in CANDIDATES}
+        for name in CANDIDATES:  # warm-up: the first step of each allocates and picks its kernels
+            _step_seconds(twin, x, y, dtypes[name])
+        for _ in range(ROUNDS):
+            for name in CANDIDATES:
+                times[name].append(_step_seconds(twin, x, y, dtypes[name]))
+                twin.zero_grad(set_to_none=True)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def choose(net, shape: tuple, num_classes: int, channels_last: bool, label: str, threads: int) -> Choice:
+    """The faster of fp32 and bf16 for `net` on this CPU: from the cache, else measured now (and cached). A
+    network whose code fails under bf16 autocast trains in fp32."""
+    key = cache_key(label, shape, threads)
+    known = _read_cache().get(key)
+    if isinstance(known, dict) and known.get("name") in CANDIDATES and isinstance(known.get("seconds"), dict) \
+            and set(known["seconds"]) == set(CANDIDATES):
+        return Choice(known["name"], {k: float(v) for k, v in known["seconds"].items()}, cached=True)
+    try:
+        seconds = measure(net, shape, num_classes, channels_last)
+    except Exception:  # noqa: BLE001 - the user's code under bf16 autocast; the network probe says what failed
+        return Choice("fp32", {}, cached=False)
+    choice = Choice(min(seconds, key=seconds.get), seconds, cached=False)
+    _write_cache(key, choice)
+    return choice
