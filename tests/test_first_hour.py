@@ -200,15 +200,18 @@ def test_resume_accepts_the_original_options_and_names_the_ones_that_differ(tmp_
 
 
 # ---------------------------------------------------------------- the Python API validates like the CLI
-def test_the_python_api_checks_types_and_suggests_names_like_the_cli(tmp_path):
-    with pytest.raises(cnnlab.ConfigError, match=r"--epochs must be an integer, got '2' \(str\)"):
+def test_the_python_api_checks_types_and_suggests_names_like_the_cli_naming_them_as_keywords(tmp_path):
+    # issue 26, friction 15: an option is named as the caller wrote it, epochs=, not --epochs
+    with pytest.raises(cnnlab.ConfigError, match=r"^epochs= must be an integer, got '2' \(str\)"):
         cnnlab.train("basic-cnn", epochs="2", **FAST)
+    with pytest.raises(cnnlab.ConfigError, match=r"^batch_size= must be a positive integer, got 0"):
+        cnnlab.train("basic-cnn", batch_size=0, **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
         cnnlab.train("basic-cnn", epoch=1, **FAST)
     with pytest.raises(cnnlab.ConfigError,
-                       match="--optimizer must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
+                       match="^optimizer= must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
         cnnlab.train("basic-cnn", optimizer="adm", **FAST)
-    with pytest.raises(cnnlab.ConfigError, match="--tta must be True or False"):
+    with pytest.raises(cnnlab.ConfigError, match="^tta= must be True or False"):
         cnnlab.train("basic-cnn", tta="yes", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
         cnnlab.train(resume_from=tmp_path, epoch=2, progress=False)

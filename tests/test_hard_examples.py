@@ -10,7 +10,8 @@ from cnnlab.errors import ConfigError
 from cnnlab.hard_examples import LossMemory
 from cnnlab.report import NullReporter
 from cnnlab.rundir import load_checkpoint, read_metrics
-from cnnlab.trainer import Interrupted, build_run, images_in_epoch, train_run
+from cnnlab.steps import images_in_epoch
+from cnnlab.trainer import Interrupted, build_run, train_run
 
 FAST = dict(dataset="synthetic", threads=1, train_limit=1200, test_limit=200, batch_size=100)
 

@@ -279,7 +279,7 @@ def test_a_run_fits_the_whitening_conv_to_its_training_images_and_never_changes_
     import cnnlab
     from cnnlab.config import TrainConfig
     from cnnlab.models.speedrun import WhiteningConv
-    from cnnlab.trainer import setup
+    from cnnlab.prepare import setup
 
     options = dict(dataset="synthetic", train_limit=256, test_limit=64, threads=1, precision="fp32")
     cnnlab.train("speedrun94-net", epochs=1, batch_size=64, progress=False, out=str(tmp_path / "run"), **options)

@@ -270,7 +270,7 @@ def test_a_restartable_job_on_the_shared_store_is_told_the_setting_that_avoids_a
 NAN_SCRIPT = textwrap.dedent("""
     import os, sys
     import torch
-    import cnnlab.trainer
+    import cnnlab.prepare
     from cnnlab.cli import main
 
     class PoisonOnRank1(torch.nn.Module):
@@ -286,8 +286,8 @@ NAN_SCRIPT = textwrap.dedent("""
                     out = out * float("nan")
             return out
 
-    create = cnnlab.trainer.create_model
-    cnnlab.trainer.create_model = lambda *a, **k: PoisonOnRank1(create(*a, **k))
+    create = cnnlab.prepare.create_model
+    cnnlab.prepare.create_model = lambda *a, **k: PoisonOnRank1(create(*a, **k))
     code = main(sys.argv[1:])
     open(os.path.join(os.environ["DUMP"], "rank" + os.environ["RANK"]), "w").write(str(code))
     sys.exit(code)

@@ -81,6 +81,19 @@ def test_train_with_lr_find_trains_at_the_suggested_rate(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0  # the found rate is a plain number on resume
 
 
+def test_train_with_lr_find_sets_the_run_up_once_loading_the_data_and_building_the_model_once(tmp_path,
+                                                                                              monkeypatch):
+    import cnnlab.prepare as prepare
+
+    loads, builds = [], []
+    load, create = prepare.load_dataset, prepare.create_model
+    monkeypatch.setattr(prepare, "load_dataset", lambda name, *a, **k: loads.append(name) or load(name, *a, **k))
+    monkeypatch.setattr(prepare, "create_model", lambda name, *a, **k: builds.append(name) or create(name, *a, **k))
+    cnnlab.train("basic-cnn", dataset="synthetic", lr="find", epochs=1, train_limit=256, test_limit=64, threads=1,
+                 precision="fp32", out=str(tmp_path / "run"), progress=False)
+    assert loads == ["synthetic"] and builds == ["basic-cnn"]  # the range test ran on the run's own setup
+
+
 def test_lr_find_tunes_your_own_network_as_its_run_would_train_it(tmp_path, capsys):
     class Small(nn.Module):  # the user's own network, not a registered one; returns (logits, features)
         def __init__(self):

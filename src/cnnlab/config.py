@@ -22,6 +22,16 @@ DATA_DIR_HELP = ("directory holding a named data set's files: its IDX files, or 
                  "locations). An image folder needs none: it is --dataset folder:PATH")
 
 
+def flag(name: str) -> str:
+    """An option as the command line spells it: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
+def keyword(name: str) -> str:
+    """An option as the Python API spells it (cnnlab.train(batch_size=...)): batch_size -> batch_size=."""
+    return name + "="
+
+
 def _opt(default, help, choices=None, parse=None, metavar=None):
     return field(default=default, metadata={"help": help, "choices": choices, "parse": parse, "metavar": metavar})
 
@@ -98,28 +108,31 @@ class TrainConfig:
     tensorboard: bool = _opt(False, "also log to RUN/tensorboard: losses, accuracies, learning rate, a grid of test "
                              "predictions per epoch, the model graph (needs cnnlab[tensorboard])")
 
-    def validate(self) -> "TrainConfig":
+    def validate(self, spell=flag) -> "TrainConfig":
+        """Check every value; an error names the option as the caller wrote it (`spell`: flag, or keyword for
+        the Python API)."""
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+                raise ConfigError(f"{spell(name)} must be a positive integer, got {getattr(self, name)}")
         if self.lr != "find" and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
-            raise ConfigError(f"--lr must be positive and finite, got {self.lr}")
+            raise ConfigError(f"{spell('lr')} must be positive and finite, got {self.lr}")
         for name in ("momentum", "weight_decay"):
             if not 0 <= getattr(self, name) < math.inf:
-                raise ConfigError(f"--{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}")
+                raise ConfigError(f"{spell(name)} must be zero or positive, got {getattr(self, name)}")
         if not 0 < self.hard_fraction <= 1:
-            raise ConfigError(f"--hard-fraction must be in (0, 1], a fraction of the training images, got "
+            raise ConfigError(f"{spell('hard_fraction')} must be in (0, 1], a fraction of the training images, got "
                               f"{self.hard_fraction}")
         if self.hard_from < 1:
-            raise ConfigError(f"--hard-from must be a positive integer (an epoch), got {self.hard_from}")
+            raise ConfigError(f"{spell('hard_from')} must be a positive integer (an epoch), got {self.hard_from}")
         if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(f"{spell('label_smoothing')} must be in [0, 1), got {self.label_smoothing}")
         if self.test_split is not None and not 0 < self.test_split < 1:
-            raise ConfigError(f"--test-split must be between 0 and 1 (a fraction of each class), got {self.test_split}")
+            raise ConfigError(f"{spell('test_split')} must be between 0 and 1 (a fraction of each class), "
+                              f"got {self.test_split}")
         for name in ("train_limit", "test_limit", "resize", "threads", "image_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+                raise ConfigError(f"{spell(name)} must be a positive integer, got {value}")
         if self.dataset.startswith("folder:"):  # an absolute path: the run's views find the folder from anywhere
             self.dataset = "folder:" + os.path.abspath(os.path.expanduser(self.dataset[len("folder:"):]))
         if self.tensorboard:  # before anything is written: say at once how to get it
@@ -131,7 +144,7 @@ class TrainConfig:
             if choices and getattr(self, f.name) not in choices:
                 close = closest(str(getattr(self, f.name)), choices, n=2, cutoff=0.6)
                 hint = f": did you mean {' or '.join(close)}?" if close else ""
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got "
+                raise ConfigError(f"{spell(f.name)} must be one of {', '.join(choices)}, got "
                                   f"'{getattr(self, f.name)}'{hint}")
         return self
 
@@ -239,9 +252,10 @@ def _accepts(kind, value) -> bool:
 _KINDS = {int: "an integer", float: "a number", bool: "True or False", str: "a string"}
 
 
-def check_options(options: dict) -> None:
-    """ConfigError, as the command line words it, for an option TrainConfig lacks (with the closest name) or a
-    value of the wrong type: the Python API validates what `cnnlab train` validates."""
+def check_options(options: dict, spell=flag) -> None:
+    """ConfigError for an option TrainConfig lacks (with the closest name) or a value of the wrong type, naming
+    the option as the caller wrote it (`spell`: flag, or keyword for the Python API): the Python API validates
+    what `cnnlab train` validates."""
     known = {f.name: f for f in fields(TrainConfig)}
     for name, value in options.items():
         if name not in known:
@@ -253,15 +267,17 @@ def check_options(options: dict) -> None:
         if value is not None and name != "model" and not _accepts(kind, value):
             wanted = " or ".join(_KINDS.get(k, k.__name__) for k in (typing.get_args(kind) or (kind,))
                                  if k is not type(None))
-            raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {value!r} ({type(value).__name__})")
+            raise ConfigError(f"{spell(name)} must be {wanted}, got {value!r} ({type(value).__name__})")
 
 
-def resolve(explicit: dict, own_network: bool = False) -> TrainConfig:
+def resolve(explicit: dict, own_network: bool = False, spell=flag) -> TrainConfig:
     """TrainConfig's defaults, then the model family's (without a recipe; OWN_NETWORK_FAMILY's for the user's
-    `own_network`) or the recipe's settings, then the explicitly given options (None means not given)."""
+    `own_network`) or the recipe's settings, then the explicitly given options (None means not given). Errors
+    name an option as `spell` writes it: flag (--batch-size) for the command line, keyword (batch_size=) for
+    Python."""
     # None means not given; a path may be a pathlib.Path, kept as the string the command line would give
     explicit = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in explicit.items() if v is not None}
-    check_options(explicit)
+    check_options(explicit, spell)
     name = explicit.get("recipe")
     if name is not None:
         if name not in RECIPES:
@@ -273,4 +289,4 @@ def resolve(explicit: dict, own_network: bool = False) -> TrainConfig:
         if any(k in explicit for k in CHOOSES_OPTIMIZER):  # your optimizer, not the family's with your momentum
             settings = {k: v for k, v in settings.items() if k not in OPTIMIZER_SETTINGS}
     settings.update(explicit)
-    return TrainConfig(**settings).validate()
+    return TrainConfig(**settings).validate(spell)

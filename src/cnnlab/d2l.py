@@ -14,7 +14,7 @@ from .notebook import LiveFigure, Progress, bar, in_notebook
 from .ops import corr2d  # d2l 6.2's loop, the first rung of cnnlab's convolution ladder
 from .plots import subplots
 from .report import openmp_note
-from .trainer import xavier_init
+from .steps import xavier_init
 
 __all__ = ["Accumulator", "Animator", "Timer", "accuracy", "corr2d", "evaluate_accuracy_gpu", "get_fashion_mnist_labels",
            "load_data_fashion_mnist", "show_images", "train_ch6", "try_all_gpus", "try_gpu"]

@@ -87,7 +87,8 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
+        from ..resume import restart_state, resume_settings
+        from ..trainer import Interrupted, build_run, train_run, user_network
 
         note = None  # why fewer threads than cores (cnnlab.launch): said in the run's header
         options = given(args, {f.name for f in fields(TrainConfig)} - {"model"})
@@ -108,9 +109,12 @@ def run_train(args):
 
                 threads, note = default_threads()
                 config = dataclasses.replace(config, threads=threads)
-            restarted = restart_state(config, network)  # torchrun --max-restarts: the job continues its own run
-            run = (build_run(restarted[0], config.out, restarted[1], network) if restarted
-                   else build_run(config, network=network))
+            # the run's one session in a torchrun job, joined here: the ranks first agree whether torchrun
+            # restarted them (--max-restarts), and then the job continues its own run
+            session = distributed.Session(config.batch_size, config.device, config.sync_bn).join()
+            restarted = restart_state(config, network, session)
+            run = (build_run(restarted[0], config.out, restarted[1], network, session) if restarted
+                   else build_run(config, network=network, session=session))
         try:
             history = train_run(run, ConsoleReporter(notes=[note] if note else ()), stop)
         except Interrupted as stopped:
@@ -125,7 +129,7 @@ def run_train(args):
 
 
 def run_eval(args):
-    from ..distributed import select_device
+    from ..device import select_device
     from ..errors import ConfigError
     from ..evaluate import evaluate, per_class_accuracy
     from ..rundir import load_trained
