@@ -130,6 +130,18 @@ def test_a_wrong_flag_is_one_line_naming_the_command_and_suggesting_its_option(c
     assert f"did you mean {suggestion}" in err and err.endswith(f"(see '{command} --help')\n"), err
 
 
+def test_data_options_have_one_help_text_true_for_idx_sets_cifar_and_folders():
+    from cnnlab.config import DATA_DIR_HELP
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    helps = {name: a.help for name, c in commands.items() for a in c._actions if "--data-dir" in a.option_strings}
+    assert len(helps) == 11 and all(h.startswith(DATA_DIR_HELP) for h in helps.values()), helps  # train, lr-find too
+    assert "IDX" in DATA_DIR_HELP and "CIFAR-10" in DATA_DIR_HELP and "folder:PATH" in DATA_DIR_HELP
+    show = next(a.help for a in commands["show"]._actions if a.dest == "dataset")
+    assert "cifar10" in show and "folder:PATH" in show and "mnist, fashion-mnist or synthetic" not in show
+
+
 def test_every_view_that_takes_the_first_test_images_calls_it_limit():
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices

@@ -31,10 +31,10 @@ _EXPORTS = {
     **dict.fromkeys(["resume", "train"], "trainer"),
     **dict.fromkeys(["load_trained", "TrainedModel"], "rundir"),
 }
-_SUBMODULES = ("checkpoint", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
-               "explore", "export", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network",
-               "notebook", "ops",
-               "plots", "report", "rundir", "signals", "tensorboard", "trainer", "views")
+_SUBMODULES = ("checkpoint", "cli", "config", "d2l", "data", "device", "distributed", "errors", "evaluate", "explain",
+               "explore", "export", "families", "hints", "inspect", "kernels", "lessons", "lr_find", "models",
+               "network", "notebook", "ops", "plots", "prepare", "report", "resume", "rundir", "runstate", "signals",
+               "steps", "tensorboard", "trainer", "views")
 
 # old module name -> where it lives now; kept for a release with a DeprecationWarning
 _MOVED = {"cifar": "data.cifar", "folder": "data.folder"}
