@@ -131,6 +131,15 @@ def test_the_split_module_is_the_leaf_of_the_data_package():
     assert graph["cnnlab.data.cifar"] <= {"cnnlab.errors", "cnnlab.data.split"}
 
 
+def test_no_module_of_cnnlab_is_named_like_a_public_function_it_would_hide():
+    """Importing cnnlab.X sets the package's attribute X to the module: a module named like a lazily exported
+    function (cnnlab.resume, cnnlab.train) would replace that function for everyone once anything imports it."""
+    import cnnlab
+
+    names = {p.stem for p in PACKAGE.glob("*.py")} | {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert not names & set(cnnlab._EXPORTS)
+
+
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
 def test_no_module_is_over_the_line_limit(path):
     lines = len(path.read_text().splitlines())

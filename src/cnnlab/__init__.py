@@ -33,8 +33,8 @@ _EXPORTS = {
 }
 _SUBMODULES = ("checkpoint", "cli", "config", "d2l", "data", "device", "distributed", "errors", "evaluate", "explain",
                "explore", "export", "families", "hints", "inspect", "kernels", "lessons", "lr_find", "models",
-               "network", "notebook", "ops", "plots", "prepare", "report", "resume", "rundir", "runstate", "signals",
-               "steps", "tensorboard", "trainer", "views")
+               "network", "notebook", "ops", "plots", "prepare", "report", "resume_policy", "rundir", "runstate",
+               "signals", "steps", "tensorboard", "trainer", "views")
 
 # old module name -> where it lives now; kept for a release with a DeprecationWarning
 _MOVED = {"cifar": "data.cifar", "folder": "data.folder"}

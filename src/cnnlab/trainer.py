@@ -4,7 +4,7 @@ channels_last, no per-step host sync). Read top to bottom: building a run, one e
 entry points (fit, resume, train).
 
 The pieces of a step live in cnnlab.steps, preparing a run (device, data, model) in cnnlab.prepare, what a run
-holds and saves in cnnlab.runstate, the resume policy in cnnlab.resume, the run directory's files in
+holds and saves in cnnlab.runstate, the resume policy in cnnlab.resume_policy, the run directory's files in
 cnnlab.rundir, evaluation in cnnlab.evaluate, the torchrun plumbing in cnnlab.distributed, display in a reporter
 (cnnlab.report): training returns data (the per-epoch history)."""
 import math
@@ -28,7 +28,7 @@ from .hard_examples import LossMemory
 from .network import UserNetwork, check_weights_fit, import_reference, is_reference
 from .prepare import setup
 from .report import NullReporter
-from .resume import resume_settings
+from .resume_policy import resume_settings
 from .runstate import Run, describe
 from .signals import StopFlag
 from .steps import EpochSums, forward_loss, images_in_epoch, make_optimizer, make_schedule
@@ -309,7 +309,7 @@ def train(model=None, *, resume_from=None, progress: bool = True, **options) -> 
 _MOVED = {**dict.fromkeys(("xavier_init", "shift_each", "normalization"), "steps"),
           **dict.fromkeys(("Setup", "default_model", "user_model", "probe_user_model", "fit_to_data", "RECORDED",
                            "timed_precision"), "prepare"),
-          **dict.fromkeys(("RESUME_OPTIONS", "restart_state"), "resume")}
+          **dict.fromkeys(("RESUME_OPTIONS", "restart_state"), "resume_policy")}
 
 
 def __getattr__(name):

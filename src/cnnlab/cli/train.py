@@ -87,7 +87,7 @@ def run_train(args):
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from ..resume import restart_state, resume_settings
+        from ..resume_policy import restart_state, resume_settings
         from ..trainer import Interrupted, build_run, train_run, user_network
 
         note = None  # why fewer threads than cores (cnnlab.launch): said in the run's header
