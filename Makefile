@@ -38,7 +38,9 @@ pretrained: data
 	cp build/fashion-basic-cnn/best.pt build/fashion-basic-cnn/config.json build/fashion-basic-cnn/metrics.csv \
 		build/fashion-basic-cnn/curves.png $(PRETRAINED)/
 
+# The linter first (pyproject.toml's [tool.ruff]): a style finding fails the target before the tests run.
 test: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
 test-all: install

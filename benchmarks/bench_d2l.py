@@ -5,7 +5,7 @@ figures; not a test.
   (c) d2l.train_ch6 on seed 003's LeNet (lr 0.9, batch 256), --epochs epochs, wall time of the call;
   (a) seed 003's LeNet section run unchanged but for the import (its own train_ch6 loop, 10 epochs): test acc.
 
-d2l's pipeline, written out (torchvision is not installed beside torch here): a per-sample data set doing what
+d2l's pipeline, written out (torchvision is not a dependency of cnnlab): a per-sample data set doing what
 torchvision's FashionMNIST with Compose([Resize(r)?, ToTensor()]) does per item (uint8 -> PIL image -> optional
 PIL bilinear resize -> float tensor in [0, 1]), DataLoader(shuffle=True for training, num_workers=4) as
 d2l.get_dataloader_workers() says; and seed 003's train_ch6 exactly as printed, with d2l's own Timer, Accumulator,
@@ -29,13 +29,14 @@ from pathlib import Path
 
 from cnnlab import d2l  # first: cnnlab sets OpenMP's wait policy before torch loads
 
+# isort: split
 import torch  # noqa: E402
-from reference import PerSampleMNIST  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from cnnlab.data import load_dataset  # noqa: E402
 from cnnlab.plots import subplots  # noqa: E402
+from reference import PerSampleMNIST  # noqa: E402
 
 SEED003 = Path(__file__).resolve().parents[1] / "tests" / "seeds" / "seed003.py"
 D2L_WORKERS = 4  # d2l.get_dataloader_workers()
@@ -130,7 +131,7 @@ def cpu_model() -> str:
 
 def one_pass(loader) -> float:
     start, n = time.perf_counter(), 0
-    for X, y in loader:
+    for _, y in loader:
         n += len(y)
     return time.perf_counter() - start
 

@@ -11,9 +11,11 @@ import time
 
 from cnnlab.data import Batches, load_dataset  # first: cnnlab sets OpenMP's wait policy before torch loads
 
+# isort: split
 import torch  # noqa: E402
-from reference import PerSampleMNIST  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
+
+from reference import PerSampleMNIST  # noqa: E402
 
 BATCH = 64
 
@@ -21,7 +23,7 @@ BATCH = 64
 def images_per_second(batches) -> float:
     """Time one full pass over `batches`; touching each batch's shape is all the 'training' we do."""
     start, n = time.perf_counter(), 0
-    for x, y in batches:
+    for x, _ in batches:
         n += x.shape[0]
     return n / (time.perf_counter() - start)
 

@@ -8,9 +8,9 @@ accuracy after one epoch of 1x2 and 2x1 on Fashion-MNIST (docs/distributed.md).
 Every figure is a real `cnnlab train` run with the model's recipe. Throughput is the trainer's own images/s of the
 last epoch (the first one pays oneDNN's warm-up); the set-ups alternate and the median of the repeats is
 reported, because the machine may be shared (the load average is printed with each model)."""
+import argparse
 import json
 import os
-import argparse
 import statistics
 import subprocess
 import sys
@@ -68,7 +68,8 @@ def main():
                     chosen.append(json.loads((root / f"{name}-1xNone-{i}" / "config.json").read_text())["threads"])
         medians = [statistics.median(rates[s]) for s in setups]
         cells = " ".join(f"{f'{m:,.0f}' + (f' {m / medians[0]:.2f}x' if k else ''):>14}" for k, m in enumerate(medians))
-        runs = "; ".join(f"{label}: " + ", ".join(f"{r:,.0f}" for r in rates[s]) for label, s in zip(args.setups, setups))
+        runs = "; ".join(f"{label}: " + ", ".join(f"{r:,.0f}" for r in rates[s])
+                         for label, s in zip(args.setups, setups))
         auto = f" (auto chose {', '.join(map(str, chosen))} threads)" if chosen else ""
         print(f"{name:<13} {cells}   {os.getloadavg()[0]:4.1f}   {runs}{auto}", flush=True)
 

@@ -14,11 +14,13 @@ import time
 
 import cnnlab  # noqa: F401  (sets OpenMP's wait policy before torch loads)
 
+# isort: split
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch.profiler import profile  # noqa: E402
+
 from cnnlab.errors import CnnlabError  # noqa: E402
 from cnnlab.models import create_model, model_info  # noqa: E402
-from torch.profiler import profile  # noqa: E402
 
 CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::thnn_conv2d", "aten::_slow_conv2d_forward",
             "aten::_slow_conv2d_backward")
@@ -88,8 +90,8 @@ def main():
     fast_step = step_fn(args.model, args.batch_size, args.size, True)
     fast = images_per_s(fast_step, args.batch_size, args.steps)
     share = conv_share(fast_step, 2)
-    print(f"{args.model} at {args.size}x{args.size}, batch {args.batch_size}, training step: float32 {reference:.1f} img/s, "
-          f"bf16 + channels_last {fast:.1f} img/s ({fast / reference:.2f}x)")
+    print(f"{args.model} at {args.size}x{args.size}, batch {args.batch_size}, training step: "
+          f"float32 {reference:.1f} img/s, bf16 + channels_last {fast:.1f} img/s ({fast / reference:.2f}x)")
     print(f"convolutions take {share:.0%} of the bf16 step; with everything else free the step would reach "
           f"{fast / share:.1f} img/s ({fast / share / reference:.2f}x float32)")
 

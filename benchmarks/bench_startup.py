@@ -48,7 +48,9 @@ def main():
     print(f"median of {args.reps} fresh processes each, {sys.executable}")
     for name, values in times.items():
         median = statistics.median(values)
-        torch_note = "" if name == REFERENCE[0] else (", imports torch" if imports_torch(COMMANDS[name]) else ", no torch")
+        torch_note = ""
+        if name != REFERENCE[0]:
+            torch_note = ", imports torch" if imports_torch(COMMANDS[name]) else ", no torch"
         print(f"{name:<26} {median:6.3f} s  ({median / reference:4.2f}x the reference{torch_note})")
 
 

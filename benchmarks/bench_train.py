@@ -21,12 +21,15 @@ from cnnlab.config import resolve  # first: cnnlab sets OpenMP's wait policy bef
 from cnnlab.data import load_dataset
 from cnnlab.errors import CnnlabError
 from cnnlab.models import create_model, model_info
-from cnnlab.trainer import fit, make_optimizer, normalization, xavier_init
+from cnnlab.steps import make_optimizer, normalization, xavier_init
+from cnnlab.trainer import fit
 
+# isort: split
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from reference import PerSampleMNIST  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
+
+from reference import PerSampleMNIST  # noqa: E402
 
 
 def reference_images_per_s(config, data, steps: int) -> float:

@@ -1,5 +1,6 @@
 """Reproduce the d2l book's table: run every `d2l-*` recipe through `cnnlab train` and write a markdown table of
-cnnlab's results beside the book's printed ones and their band over the book's CI rebuilds (the band d2l's CI builds of the book printed over time).
+cnnlab's results beside the book's printed ones and their band over the book's CI rebuilds (the band d2l's CI
+builds of the book printed over time).
 
 Resumable: each recipe gets its own run directory under ROOT (default runs/d2l/<recipe>). Started again, the
 script skips finished rows, continues interrupted ones with `cnnlab train --resume` (exact resume), and leaves
@@ -20,7 +21,6 @@ import os
 import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -44,7 +44,7 @@ BOOK = {
     "d2l-nin": dict(name="NiN", printed=(0.563, 0.786, 0.790), band=(0.738, 0.851, 0.875), ex_s=3088,
                     note="diverges to NaN in ~14% of the book's builds"),
 }
-# Cheapest first: the 28x28 rows (about a minute each here), then 96x96 (tens of minutes), then 224x224 (hours).
+# Cheapest first: the 28x28 rows (a minute each on 2 CPU cores), then 96x96 (tens of minutes), then 224x224 (hours).
 ORDER = sorted(BOOK, key=lambda r: RECIPES[r].settings.get("resize") or 28)
 STATE = "reproduce.json"  # per run directory: wall time spent, outcome of the last invocation
 PIDFILE = "reproduce.pid"
@@ -175,17 +175,19 @@ def row_cells(recipe, root):
     p10, median, p90 = book["band"]
     resize = RECIPES[recipe].settings.get("resize")
     cells = {"model": f"{book['name']} (`{recipe}`)", "size": f"{resize or 28}",
-             "book": "{:.3f} / {:.3f} / {:.3f}".format(*book["printed"]), "band": f"{p10:.3f} / {median:.3f} / {p90:.3f}"}
+             "book": "{:.3f} / {:.3f} / {:.3f}".format(*book["printed"]),
+             "band": f"{p10:.3f} / {median:.3f} / {p90:.3f}"}
     if rows:
         last = rows[-1]
         seconds = sum(float(r["seconds"]) for r in rows)
         images = sum(float(r["images_per_s"]) * float(r["seconds"]) for r in rows)
-        cells["cnnlab"] = f"{float(last['train_loss']):.3f} / {float(last['train_acc']):.3f} / {float(last['test_acc']):.3f}"
+        cells["cnnlab"] = " / ".join(f"{float(last[k]):.3f}" for k in ("train_loss", "train_acc", "test_acc"))
         cells["ex_s"] = f"{images / seconds:,.0f}" if seconds else "–"
         wall = state.get("wall_s")
         cells["wall"] = _duration(wall) if wall else "–"
         threads = info.get("threads", "?")
-        cells["hardware"] = f"{info.get('device', 'cpu')}, {threads} thread{'' if threads == 1 else 's'}, {info.get('precision', '?')}"
+        cells["hardware"] = (f"{info.get('device', 'cpu')}, {threads} thread{'' if threads == 1 else 's'}, "
+                             f"{info.get('precision', '?')}")
     else:
         cells.update(cnnlab="–", ex_s="–", wall="–", hardware="–")
     epochs = len(rows)
@@ -252,8 +254,8 @@ def main(argv=None):
     parser.add_argument("--table", type=Path, default=Path("docs/d2l_table.md"), help="markdown table to write")
     parser.add_argument("--readme", type=Path, help="also put the table into this file, between the lines "
                         f"'{MARK_BEGIN}' and '{MARK_END}' (e.g. README.md)")
-    parser.add_argument("--recipes", nargs="+", choices=ORDER, default=ORDER, help="rows to run, in the order given (default: all, "
-                        "cheapest first)")
+    parser.add_argument("--recipes", nargs="+", choices=ORDER, default=ORDER,
+                        help="rows to run, in the order given (default: all, cheapest first)")
     parser.add_argument("--epochs", action="append", default=[], metavar="RECIPE=N",
                         help="train RECIPE for N epochs only (a partial row); repeatable")
     parser.add_argument("--seed", type=int, default=0, help="seed of new runs")

@@ -34,10 +34,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E
 
 from cnnlab.data import Batches, load_dataset  # noqa: E402
 from cnnlab.models.speedrun import make_speedrun_net  # noqa: E402
-from cnnlab.trainer import augment, fit_to_data, shift_each  # noqa: E402
+from cnnlab.prepare import fit_to_data  # noqa: E402
+from cnnlab.steps import augment, shift_each  # noqa: E402
 
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
-                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0, focus_from=3, shift=0, threads=2,
+                ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0,
+                focus_from=3, shift=0, threads=2,
                 recal=0, full_last=0)
 
 

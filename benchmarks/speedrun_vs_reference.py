@@ -1,6 +1,7 @@
-"""The speed-run targets, measured: in one invocation, the seed-000 script verbatim (benchmarks/reference.py: its
-own loop over a per-sample DataLoader, float32, 10 epochs) and cnnlab's speed-run recipes, for each seed in turn
-(reference, then each recipe), so that a slow minute of this shared machine hits them alike. Every run is a
+"""The speed-run targets, measured: in one invocation, Liu Er's lecture-10 script run as printed
+(benchmarks/reference.py: its own loop over a per-sample DataLoader, float32, 10 epochs) and cnnlab's speed-run
+recipes, for each seed in turn (reference, then each recipe), so that a slow minute of a shared machine hits
+them alike. Every run is a
 fresh process timed from start to exit (start-up, data loading, training, every evaluation, checkpoints, plot).
 
     python benchmarks/speedrun_vs_reference.py                       # seeds 0 1 2, the speedrun recipe(s)
@@ -99,7 +100,8 @@ def main():
             print(f"seed {seed} {name:<11} test accuracy {acc:.4f}  wall {wall:6.1f} s{extra}", flush=True)
     ref_walls = [w for _, w, _ in results["reference"]]
     ref = statistics.median(ref_walls)
-    print(f"\nreference: median wall {ref:.1f} s, accuracy mean {statistics.mean(a for *_, a in results['reference']):.4f}")
+    print(f"\nreference: median wall {ref:.1f} s, accuracy mean "
+          f"{statistics.mean(a for *_, a in results['reference']):.4f}")
     ok = True
     for name in args.recipes:
         walls = [w for _, w, _ in results[name]]

@@ -1,7 +1,7 @@
-"""Training augmentation (cnnlab.trainer.augment): what each kind does to a batch."""
+"""Training augmentation (cnnlab.steps.augment): what each kind does to a batch."""
 import torch
 
-from cnnlab.trainer import augment, shift_each
+from cnnlab.steps import augment, shift_each
 
 
 def batch(n=64, size=6):

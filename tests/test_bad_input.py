@@ -14,9 +14,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnlab import cifar
 from cnnlab.cli import main
-from cnnlab.data import SPECS, cache_dir, load_dataset
+from cnnlab.data import SPECS, cache_dir, cifar, load_dataset
 from cnnlab.errors import DatasetError
 from test_folder import make_folder
 from test_named_sets import emnist_zip, tiny_cifar
@@ -77,7 +76,8 @@ FOLDER_CASES = {  # case id: (what is done to a good folder of three classes, fo
                                 r"remove them or pass --skip-bad to leave them out"),
     "folder-all-non-images": (_text_as_images, ".", r"/photos: none of the 30 image files can be read: blue/0.png "
                               r"\(not an image\), .* and 25 more"),
-    "folder-mixed-grey-colour": (_grey_among_colour, ".", r"/photos: mixed grey and colour images \(1 grey, 30 colour\); "
+    "folder-mixed-grey-colour": (_grey_among_colour, ".",
+                                 r"/photos: mixed grey and colour images \(1 grey, 30 colour\); "
                                  r"the grey ones: red/grey.png; convert them all to one kind"),
     "folder-test-class-unknown": (_test_class_unknown, "../tt", r"/tt/test/purple: class 'purple' is not among the "
                                   r"training classes \(blue, green, red\)"),
@@ -151,14 +151,17 @@ CIFAR_CASES = {  # case id: (make the data directory or file, message pattern)
                           r"3,073-byte records \(4 records and 5 bytes left over\): truncated, or not a CIFAR-10 "
                           r"binary file"),
     "cifar-label-out-of-range": (lambda t: _archive(t, {"test_batch.bin": _record_bytes(label=12)}).parent,
-                                 rf"{cifar.FOLDER}/test_batch.bin: 4 labels out of range 0-9 \(first: 12 in record 0\)"),
+                                 rf"{cifar.FOLDER}/test_batch.bin: 4 labels out of range 0-9 "
+                                 r"\(first: 12 in record 0\)"),
     "cifar-missing-member": (lambda t: _archive(t, {"data_batch_4.bin": None}).parent,
                              rf"/c/{cifar.ARCHIVE}: {cifar.FOLDER}/data_batch_4.bin not inside: not the CIFAR-10 "
                              rf"binary archive"),
-    "cifar-extracted-truncated": (lambda t: _extracted_cut(t), r"/cifar-10-batches-bin/data_batch_1.bin: \d[\d,]* bytes "
+    "cifar-extracted-truncated": (lambda t: _extracted_cut(t),
+                                  r"/cifar-10-batches-bin/data_batch_1.bin: \d[\d,]* bytes "
                                   r"is not a whole number of 3,073-byte records"),
     "cifar-pickle-archive": (lambda t: (t / "c").mkdir() or (t / "c" / "cifar-10-python.tar.gz").write_bytes(b"x")
-                             and t / "c", r"/c/cifar-10-python.tar.gz: the python \(pickle\) version of CIFAR-10, which "
+                             and t / "c",
+                             r"/c/cifar-10-python.tar.gz: the python \(pickle\) version of CIFAR-10, which "
                              r"cnnlab does not read: unpickling a downloaded file can run any code in it; fetch the "
                              r"binary version cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html"),
     "cifar-pickle-folder": (lambda t: (t / "c" / "cifar-10-batches-py").mkdir(parents=True) or t / "c",
@@ -181,7 +184,8 @@ def _extracted_cut(tmp_path):
 def test_bad_cifar_files_are_one_line_naming_the_file_and_problem(case, tmp_path, no_user_data, capsys):
     make, pattern = CIFAR_CASES[case]
     place = make(tmp_path)
-    message = one_line(capsys, [*TRAIN, "--dataset", "cifar10", "--data-dir", place, "--out", tmp_path / "run"], pattern)
+    message = one_line(capsys, [*TRAIN, "--dataset", "cifar10", "--data-dir", place, "--out", tmp_path / "run"],
+                       pattern)
     with pytest.raises(DatasetError) as raised:
         load_dataset("cifar10", place)
     assert str(raised.value) == message
@@ -223,10 +227,11 @@ EMNIST_CASES = {
     "emnist-corrupt-zip": (lambda d: (d / "gzip.zip").write_bytes(b"PK\x03\x04 not really"),
                            r"/gzip.zip: corrupt or truncated zip archive \("),
     "emnist-zip-missing-split": (lambda d: emnist_zip(d / "gzip.zip", split="digits", offset=0, classes=10),
-                                 r"/gzip.zip: emnist-letters-train-images-idx3-ubyte.gz, .* not inside: not the archive "
-                                 r"this data set comes in"),
+                                 r"/gzip.zip: emnist-letters-train-images-idx3-ubyte.gz, .* not inside: not the "
+                                 r"archive this data set comes in"),
     "emnist-label-out-of-range": (lambda d: emnist_zip(d / "gzip.zip", offset=0, classes=1),
-                                  r"emnist-letters-train-labels-idx1-ubyte.gz: \d+ labels out of range 1-26 \(first: 0"),
+                                  r"emnist-letters-train-labels-idx1-ubyte.gz: \d+ labels out of range 1-26 "
+                                  r"\(first: 0"),
 }
 
 
@@ -287,22 +292,26 @@ def _hide(monkeypatch, *modules):
 
 TOOL_CASES = {  # case id: (command line, message pattern, what must not exist afterwards)
     "export-onnxruntime-cannot-run": (["export", "{mystery}", "--out", "{tmp}/m.onnx"],
-                                      r"/m.onnx: onnxruntime cannot run the exported model \(.*Mystery.*\); nothing written",
+                                      r"/m.onnx: onnxruntime cannot run the exported model \(.*Mystery.*\); "
+                                      r"nothing written",
                                       "m.onnx"),
     "export-onnx-not-installed": (["export", "{run}", "--out", "{tmp}/m.onnx"],
-                                  r"--format onnx needs the onnx and onnxruntime packages: pip install 'cnnlab\[onnx\]'",
+                                  r"--format onnx needs the onnx and onnxruntime packages: "
+                                  r"pip install 'cnnlab\[onnx\]'",
                                   "m.onnx"),
     "export-out-under-a-file": (["export", "{run}", "--format", "pt2", "--out", "{tmp}/a-file/m.pt2"],
                                 r"/a-file/m.pt2: cannot write \(.*\); choose another --out", None),
     "export-images-zero": (["export", "{run}", "--images", "0"], r"--images must be at least 1, got 0", None),
-    "tensorboard-not-installed": (["train", "basic-cnn", "--dataset", "synthetic", "--tensorboard", "--out", "{tmp}/run"],
+    "tensorboard-not-installed": (["train", "basic-cnn", "--dataset", "synthetic", "--tensorboard", "--out",
+                                   "{tmp}/run"],
                                   r"--tensorboard needs the tensorboard package: pip install 'cnnlab\[tensorboard\]'",
                                   "run"),
     "lr-find-bad-range": (["lr-find", "basic-cnn", "--dataset", "synthetic", "--start", "1", "--end", "0.1"],
                           r"the range test needs 0 < start < end and at least 2 steps, got 1.0, 0.1, 200", None),
     "lr-find-diverges-at-once": (["lr-find", "basic-cnn", "--dataset", "synthetic", "--train-limit", "256", "--start",
                                   "1e30", "--end", "1e32", "--steps", "20", "--plot", "{tmp}/lr.png"],
-                                 r"the range test diverged at once \(loss nan at lr [\d.]+e\+30\); start it at a lower rate",
+                                 r"the range test diverged at once \(loss nan at lr [\d.]+e\+30\); start it at a "
+                                 r"lower rate",
                                  "lr.png"),
     "lr-not-a-number": (["train", "basic-cnn", "--lr", "fast"], None, None),
 }

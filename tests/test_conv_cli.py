@@ -59,7 +59,8 @@ def test_convolve_flips_the_kernel(capsys):
     assert "tensor([[3., 2.],\n        [1., 0.]])" in out and "tensor([[ 5., 11.],\n        [23., 29.]])" in out
 
 
-@pytest.mark.parametrize("args, result", [(["28", "5", "--padding", "2"], "= 28"), (["224", "11", "--padding", "1", "--stride", "4"], "= 54"),
+@pytest.mark.parametrize("args, result", [(["28", "5", "--padding", "2"], "= 28"),
+                                          (["224", "11", "--padding", "1", "--stride", "4"], "= 54"),
                                           (["7", "3", "--padding", "same"], "= 7")])
 def test_size_prints_the_floor_rule(capsys, args, result):
     _, out, _ = run(capsys, "size", *args)

@@ -11,8 +11,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlab.data import (FILES, SPECS, Batches, Split, cache_dir, load_dataset, locate, make_synthetic, read_idx,
-                         write_idx)
+from cnnlab.data import (
+    FILES,
+    SPECS,
+    Batches,
+    Split,
+    cache_dir,
+    load_dataset,
+    locate,
+    make_synthetic,
+    read_idx,
+    write_idx,
+)
 from cnnlab.errors import DatasetError
 
 rng = np.random.default_rng(0)
@@ -92,7 +102,8 @@ BAD_FILES = {
     "gzip without .gz": ("x-ubyte", gzip_bytes(VALID_IMAGES), ["magic number", "looks gzipped", ".gz"]),
     "gz bad header": ("x-ubyte.gz", VALID_IMAGES, ["corrupt gzip", "Not a gzipped file"]),
     "gz bad crc": ("x-ubyte.gz", corrupt_crc(gzip_bytes(VALID_IMAGES)), ["corrupt gzip", "CRC check failed"]),
-    "gz bad deflate data": ("x-ubyte.gz", corrupt_deflate(gzip_bytes(VALID_IMAGES)), ["corrupt gzip", "invalid block type"]),
+    "gz bad deflate data": ("x-ubyte.gz", corrupt_deflate(gzip_bytes(VALID_IMAGES)),
+                            ["corrupt gzip", "invalid block type"]),
     "gz stream cut short": ("x-ubyte.gz", gzip_bytes(VALID_IMAGES)[:-30], ["corrupt gzip", "truncated gzip stream"]),
     "implausible dimensions": ("x-ubyte", idx_bytes(2051, (10**6, 10**3, 10**3)), ["corrupt header", "not plausible"]),
     "zero-sized images": ("x-ubyte", idx_bytes(2051, (5, 0, 28)), ["corrupt header", "not plausible"]),
@@ -224,8 +235,8 @@ def test_an_explicit_dir_that_is_not_a_directory_says_so(four_places, tmp_path, 
     place = tmp_path / "nowhere"
     if kind == "file":
         place.write_text("x")
-    with pytest.raises(DatasetError, match=f"{place}: --data-dir: "
-                                           f"{'no such directory' if kind == 'missing' else 'not a directory'}; to get"):
+    problem = "no such directory" if kind == "missing" else "not a directory"
+    with pytest.raises(DatasetError, match=f"{place}: --data-dir: {problem}; to get"):
         load_dataset("mnist", data_dir=place)
 
 

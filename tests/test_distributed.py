@@ -5,18 +5,18 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 import cnnlab
-from cnnlab.rundir import load_checkpoint
+from cnnlab import distributed as plumbing
 from cnnlab.cli import main
 from cnnlab.data import Batches, make_synthetic
-from cnnlab.rundir import read_metrics
+from cnnlab.rundir import load_checkpoint, read_metrics
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 TIMING = ("seconds", "images_per_s")
@@ -41,7 +41,8 @@ RANK_SCRIPT = textwrap.dedent("""
     for i, options in enumerate(json.loads(sys.argv[1])):
         net, _ = cnnlab.train(progress=False, **options)
         kinds = sorted({type(m).__name__ for m in net.modules()})
-        torch.save({"state": net.state_dict(), "modules": kinds}, os.path.join(dump, f"{i}-rank{os.environ['RANK']}.pt"))
+        torch.save({"state": net.state_dict(), "modules": kinds},
+                   os.path.join(dump, f"{i}-rank{os.environ['RANK']}.pt"))
 """)
 
 
@@ -205,3 +206,46 @@ def test_hard_example_mining_across_processes_chooses_as_one_process_does(tmp_pa
     assert max_difference(two["model"], one["model"]) < 1e-5
     for d, s in zip(deterministic_columns(tmp_path / "two"), deterministic_columns(tmp_path / "one"), strict=True):
         assert all(abs(d[k] - s[k]) < 1e-5 for k in d)
+
+
+def test_a_session_joins_once_owns_its_watchdog_and_exit_hook_and_leaves_once(monkeypatch):
+    """A run's Session (entered once per run): joining again or closing again does nothing; closing stops the
+    watchdog, leaves the process group and removes the exit hook. The process group is a stand-in here."""
+    import atexit
+
+    import torch.distributed as dist
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    calls, group = [], []
+    monkeypatch.setattr(dist, "is_initialized", lambda: bool(group))
+    monkeypatch.setattr(dist, "init_process_group", lambda *a, **k: calls.append("init") or group.append(1))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy") or group.clear())
+
+    class Watchdog:
+        def __init__(self, *args):
+            calls.append("watchdog")
+
+        def start(self):
+            calls.append("start")
+
+        def stop(self):
+            calls.append("stop")
+
+    monkeypatch.setattr(plumbing, "Watchdog", Watchdog)
+    monkeypatch.setattr(atexit, "register", lambda hook: calls.append("hook"))
+    monkeypatch.setattr(atexit, "unregister", lambda hook: calls.append("unhook"))
+    session = plumbing.Session(64, "cpu")
+    with session:
+        session.join()  # a second join (build_run after the command line joined): nothing more
+        assert session.env.world_size == 2
+    session.close()
+    assert calls == ["init", "hook", "watchdog", "start", "unhook", "stop", "destroy"]
+    assert not hasattr(plumbing, "_watchdog")  # no module-global state
+
+
+def test_device_and_precision_selection_moved_to_cnnlab_device_and_the_old_names_warn():
+    from cnnlab import device
+
+    with pytest.warns(DeprecationWarning, match="cnnlab.device.select_device"):
+        assert plumbing.select_device is device.select_device

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.rundir import load_model
 from cnnlab.cli import main
 from cnnlab.data import FILES, load_dataset, make_synthetic, write_idx
-from cnnlab.errors import CheckpointError, ConfigError, DatasetError, ImageError
+from cnnlab.errors import FIRST_LINE_LIMIT, CheckpointError, ConfigError, DatasetError, ImageError, first_line
+from cnnlab.rundir import load_model
 
 DOCS = Path(__file__).parents[1] / "docs" / "errors.md"
 TRAIN_IMAGES, TRAIN_LABELS = FILES["train"]
@@ -77,7 +77,8 @@ def _cut(path: Path, keep: int):
 
 DATA_DEFECTS = {  # case id: (what is done to the directory, message pattern)
     "data-missing-file": (lambda d: (d / TRAIN_IMAGES).unlink(),
-                          rf"\S+/data: --data-dir does not hold data set 'mnist' \(missing {TRAIN_IMAGES}\); to get it:"),
+                          rf"\S+/data: --data-dir does not hold data set 'mnist' \(missing {TRAIN_IMAGES}\); "
+                          r"to get it:"),
     "data-truncated-gzip": (lambda d: _cut(d / TRAIN_IMAGES, 100),
                             rf"/data/{TRAIN_IMAGES}: corrupt gzip file: truncated gzip stream"),
     "data-corrupt-gzip": (lambda d: (d / TRAIN_IMAGES).write_bytes((d / TRAIN_IMAGES).read_bytes()[:-8] + bytes(8)),
@@ -92,7 +93,8 @@ DATA_DEFECTS = {  # case id: (what is done to the directory, message pattern)
                         rf"/data/{TRAIN_IMAGES}: empty file"),
 }
 DATA_COMMANDS = {
-    "train": ["train", "basic-cnn", "--dataset", "mnist", "--data-dir", "{data}", "--threads", "1", "--out", "{tmp}/run"],
+    "train": ["train", "basic-cnn", "--dataset", "mnist", "--data-dir", "{data}", "--threads", "1", "--out",
+              "{tmp}/run"],
     "show": ["show", "mnist", "--data-dir", "{data}", "--out", "{tmp}/show.png"],
     "eval": ["eval", "{run}", "--dataset", "mnist", "--data-dir", "{data}"],
 }
@@ -222,12 +224,15 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
     "unknown-model-train": (["train", "basic-cn", *SYNTHETIC], r"unknown model 'basic-cn': did you mean basic-cnn"),
     "unknown-model-summary": (["summary", "lenett"], r"unknown model 'lenett': did you mean lenet"),
     "unknown-model-pattern": (["models", "zzz*"], r"unknown model 'zzz\*': choose from: alexnet, basic-cnn"),
-    "unknown-dataset-train": (["train", "basic-cnn", "--dataset", "mnits"], r"unknown dataset 'mnits': did you mean mnist"),
+    "unknown-dataset-train": (["train", "basic-cnn", "--dataset", "mnits"],
+                              r"unknown dataset 'mnits': did you mean mnist"),
     "unknown-dataset-show": (["show", "fashion-mnits"], r"unknown dataset 'fashion-mnits': did you mean fashion-mnist"),
-    "unknown-dataset-predict": (["predict", "{run}", "--dataset", "mnits"], r"unknown dataset 'mnits': did you mean mnist"),
+    "unknown-dataset-predict": (["predict", "{run}", "--dataset", "mnits"],
+                                r"unknown dataset 'mnits': did you mean mnist"),
     "resize-below-minimum": (["train", "densenet", "--resize", "16", *SYNTHETIC],
                              r"model 'densenet' needs input of at least 29x29, not 16x16"),
-    "epochs-negative": (["train", "basic-cnn", *SYNTHETIC, "--epochs", "-2"], r"--epochs must be a positive integer, got -2"),
+    "epochs-negative": (["train", "basic-cnn", *SYNTHETIC, "--epochs", "-2"],
+                        r"--epochs must be a positive integer, got -2"),
     "batch-size-negative": (["train", "basic-cnn", *SYNTHETIC, "--batch-size", "-1"],
                             r"--batch-size must be a positive integer, got -1"),
     "lr-zero": (["train", "basic-cnn", *SYNTHETIC, "--lr", "0"], r"--lr must be positive and finite, got 0\.0"),
@@ -240,15 +245,16 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
     "train-limit-zero": (["train", "basic-cnn", *SYNTHETIC, "--train-limit", "0"],
                          r"--train-limit must be a positive integer, got 0"),
     "resume-with-settings": (["train", "--resume", "{run}", "--lr", "0.1"],
-                             r"--resume keeps the run's saved settings, and these differ from them: --lr 0\.1 \(the run "
-                             r"has \S+\); only --epochs, --device, --threads may change"),
+                             r"--resume keeps the run's saved settings, and these differ from them: --lr 0\.1 \(the "
+                             r"run has \S+\); only --epochs, --device, --threads may change"),
     "resume-without-run": (["train", "--resume", "{tmp}/nothing"], r"/nothing: no such run directory"),
     "new-run-in-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}"],
                           r"cannot write run directory \S+/a-file: File exists; choose another with --out"),
     "out-under-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}/run"],
                          r"cannot write run directory \S+/a-file/run: Not a directory; choose another with --out"),
     "out-in-proc": (["train", "basic-cnn", *SYNTHETIC, "--out", "/proc/cnnlab-run"],
-                    r"cannot write run directory /proc/cnnlab-run: No such file or directory; choose another with --out"),
+                    r"cannot write run directory /proc/cnnlab-run: No such file or directory; "
+                    r"choose another with --out"),
     "picture-under-a-file": (["kernels", "{run}", "--out", "{file}/k.png"],
                              r"cannot write \S+/a-file/k\.png \(\[Errno 17\] File exists: '\S+/a-file'\); choose "
                              r"another --out"),
@@ -257,12 +263,14 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
     "compare-out-under-a-file": (["compare", "{run}", "--out", "{file}/cmp"],
                                  r"cannot write \S+/a-file/cmp/compare\.csv \(\[Errno 20\] Not a directory"),
     "graph-under-a-file": (["summary", "lenet", "--graph", "{file}/g.dot"],
-                           r"cannot write \S+/a-file/g\.dot \(\[Errno 20\] Not a directory.*\); choose another --graph"),
+                           r"cannot write \S+/a-file/g\.dot \(\[Errno 20\] Not a directory.*\); "
+                           r"choose another --graph"),
     "download-dest-under-a-file": (["download", "mnist", "--dest", "{file}/d"],
                                    r"\S+/a-file/d: cannot create the download directory: Not a directory"),
     "eval-batch-size-zero": (["eval", "{run}", "--batch-size", "0"], r"--batch-size must be a positive integer, got 0"),
     "confusion-limit-zero": (["confusion", "{run}", "--limit", "0"], r"--limit must be at least 1, got 0"),
-    "show-n-zero": (["show", "synthetic", "--limit", "0"], r"--limit must be in 1-100 \(images one picture shows\), got 0"),
+    "show-n-zero": (["show", "synthetic", "--limit", "0"],
+                    r"--limit must be in 1-100 \(images one picture shows\), got 0"),
     "predict-n-zero": (["predict", "{run}", "--limit", "0"], r"--limit must be at least 1, got 0"),
     "tsne-n-too-small": (["tsne", "{run}", "--limit", "2"], r"--limit must be at least 5 for t-SNE, got 2"),
     "features-index-out-of-range": (["features", "{run}", "--index", "1000"], r"--index must be in 0-999, got 1000"),
@@ -288,18 +296,23 @@ def test_bad_names_and_options_are_one_line_errors(case, good_run, tmp_path, mon
     assert_one_line_error(code, err, pattern)
 
 
-@pytest.mark.parametrize("call, error_type, argv", [
-    (lambda: cnnlab.train("basic-cn", dataset="synthetic", progress=False), ConfigError, ["train", "basic-cn"]),
+@pytest.mark.parametrize("call, error_type, argv, spelled", [
+    (lambda: cnnlab.train("basic-cn", dataset="synthetic", progress=False), ConfigError, ["train", "basic-cn"], None),
     (lambda: cnnlab.train("basic-cnn", dataset="synthetic", lr=float("inf"), progress=False), ConfigError,
-     ["train", "basic-cnn", "--dataset", "synthetic", "--lr", "inf"]),
+     ["train", "basic-cnn", "--dataset", "synthetic", "--lr", "inf"], ("lr=", "--lr")),
     (lambda: cnnlab.train("densenet", dataset="synthetic", resize=16, progress=False), ConfigError,
-     ["train", "densenet", "--dataset", "synthetic", "--resize", "16"]),
+     ["train", "densenet", "--dataset", "synthetic", "--resize", "16"], None),
 ], ids=["unknown-model", "lr-infinite", "resize-below-minimum"])
-def test_python_api_raises_the_cnnlab_error_the_command_prints(call, error_type, argv, capsys):
+def test_python_api_raises_the_cnnlab_error_the_command_prints(call, error_type, argv, spelled, capsys):
+    """The same error, with an option named as each caller writes it (`spelled`: the keyword, then the flag)."""
     with pytest.raises(error_type) as raised:
         call()
     code, _, err = run_cli(capsys, argv)
-    assert code == 2 and err == f"cnnlab: error: {raised.value}\n"
+    message = str(raised.value)
+    if spelled:
+        assert message.startswith(spelled[0]), message
+        message = message.replace(spelled[0], spelled[1], 1)
+    assert code == 2 and err == f"cnnlab: error: {message}\n"
 
 
 def test_python_api_raises_image_error_for_an_unreadable_picture(tmp_path):
@@ -321,8 +334,8 @@ def test_real_command_prints_one_line_without_traceback_and_exits_2(good_run, tm
     bad.write_bytes((good_run / "last.pt").read_bytes()[:1000])
     result = cnnlab_process("eval", bad)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == f"cnnlab: error: {bad}: truncated or corrupt checkpoint (File is not a zip file); use the " \
-                            "run's other checkpoint (last.pt / best.pt) or train again\n"
+    assert result.stderr == (f"cnnlab: error: {bad}: truncated or corrupt checkpoint (File is not a zip file); "
+                             "use the run's other checkpoint (last.pt / best.pt) or train again\n")
 
 
 def test_real_command_with_bad_data_is_one_line_and_debug_shows_the_traceback(tmp_path):
@@ -333,6 +346,13 @@ def test_real_command_with_bad_data_is_one_line_and_debug_shows_the_traceback(tm
     assert plain.stderr.count("\n") == 1 and "corrupt gzip file: truncated gzip stream" in plain.stderr
     debug = cnnlab_process(*argv, "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "cnnlab.errors.DatasetError" in debug.stderr
+
+
+def test_a_quoted_exception_is_its_first_line_or_its_type_cut_to_one_length():
+    assert first_line(RuntimeError("\n  shape mismatch  \nTraceback lines\n")) == "shape mismatch"
+    assert first_line(KeyError()) == "KeyError"
+    long = first_line(ValueError("x" * 1000))
+    assert len(long) == FIRST_LINE_LIMIT and long.endswith("...")
 
 
 # ---------------------------------------------------------------- the table

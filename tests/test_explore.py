@@ -16,13 +16,10 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.explore import engine, find_sources, load_network, make_server
-
 from test_untrusted import malicious
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab.rundir import load_model
 from cnnlab.explore import engine, find_sources, load_network, make_server
+from cnnlab.rundir import load_model
 
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -213,7 +213,8 @@ def test_the_playground_gives_the_output_size_of_cnnlab_ops(page):
         for name, value in zip("nkps", (n, k, p, s)):
             page.fill(f"#pg-{name}", str(value))
             page.dispatch_event(f"#pg-{name}", "input")
-        page.wait_for_function(f"document.getElementById('pg-formula').dataset.size === '{conv_output_size(n, k, p, s)}'")
+        page.wait_for_function("document.getElementById('pg-formula').dataset.size === "
+                               f"'{conv_output_size(n, k, p, s)}'")
     page.fill("#pg-n", "7"), page.fill("#pg-k", "3"), page.fill("#pg-p", "1"), page.fill("#pg-s", "2")
     page.dispatch_event("#pg-s", "input")
     page.wait_for_timeout(400)
@@ -234,7 +235,8 @@ def test_grad_cam_layer_selector_names_each_layer_and_its_kind(page, site):
     for name, text in options:  # the value stays the module's name; the text adds its class
         assert text == f"{name} · {type(modules[name]).__name__}"
     chosen = page.eval_on_selector("#why-layer", "e => e.value")
-    assert page.inner_text("#why-cam-caption").startswith(f"Grad-CAM at {chosen} · {type(modules[chosen]).__name__} for")
+    caption = page.inner_text("#why-cam-caption")
+    assert caption.startswith(f"Grad-CAM at {chosen} · {type(modules[chosen]).__name__} for")
 
 
 def test_the_page_draws_pixels_grey_or_in_colour_as_training_images_are_stored(page):

@@ -80,7 +80,8 @@ def test_basic_cnn_by_name_reaches_80_percent_in_two_epochs_on_6000_images(tmp_p
 
 
 # ---------------------------------------------------------------- a run that is not learning says why
-INFO = dict(config=dict(model="lenet", lr=0.01, optimizer="sgd", batch_size=64, recipe=None), classes=list("0123456789"),
+INFO = dict(config=dict(model="lenet", lr=0.01, optimizer="sgd", batch_size=64, recipe=None),
+            classes=list("0123456789"),
             train_images=6000, test_images=10000)
 
 
@@ -117,13 +118,28 @@ def test_a_run_at_chance_prints_one_hint_line(tmp_path, capsys):
     (["train", "--optimizer", "adm"], "train", "adam"),
     (["conv", "filtres"], "conv", "filters"),
     (["trian"], "", "train"),
+    (["train", "basic-cnn", "--batchsize", "32"], "train", "--batch-size"),  # issue 26, friction 13
 ])
-def test_a_wrong_flag_suggests_that_commands_option_and_shows_its_usage(capsys, argv, usage, suggestion):
+def test_a_wrong_flag_is_one_line_naming_the_command_and_suggesting_its_option(capsys, argv, usage, suggestion):
     with pytest.raises(SystemExit) as stop:
         main(argv)
     err = capsys.readouterr().err
+    command = " ".join(["cnnlab", usage]).strip()
     assert stop.value.code == 2
-    assert f"usage: {' '.join(['cnnlab', usage]).strip()} [" in err and f"did you mean {suggestion}" in err, err
+    assert err.count("\n") == 1 and err.startswith(f"{command}: error: ") and "usage:" not in err, err
+    assert f"did you mean {suggestion}" in err and err.endswith(f"(see '{command} --help')\n"), err
+
+
+def test_data_options_have_one_help_text_true_for_idx_sets_cifar_and_folders():
+    from cnnlab.config import DATA_DIR_HELP
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    helps = {name: a.help for name, c in commands.items() for a in c._actions if "--data-dir" in a.option_strings}
+    assert len(helps) == 11 and all(h.startswith(DATA_DIR_HELP) for h in helps.values()), helps  # train, lr-find too
+    assert "IDX" in DATA_DIR_HELP and "CIFAR-10" in DATA_DIR_HELP and "folder:PATH" in DATA_DIR_HELP
+    show = next(a.help for a in commands["show"]._actions if a.dest == "dataset")
+    assert "cifar10" in show and "folder:PATH" in show and "mnist, fashion-mnist or synthetic" not in show
 
 
 def test_every_view_that_takes_the_first_test_images_calls_it_limit():
@@ -196,14 +212,18 @@ def test_resume_accepts_the_original_options_and_names_the_ones_that_differ(tmp_
 
 
 # ---------------------------------------------------------------- the Python API validates like the CLI
-def test_the_python_api_checks_types_and_suggests_names_like_the_cli(tmp_path):
-    with pytest.raises(cnnlab.ConfigError, match=r"--epochs must be an integer, got '2' \(str\)"):
+def test_the_python_api_checks_types_and_suggests_names_like_the_cli_naming_them_as_keywords(tmp_path):
+    # issue 26, friction 15: an option is named as the caller wrote it, epochs=, not --epochs
+    with pytest.raises(cnnlab.ConfigError, match=r"^epochs= must be an integer, got '2' \(str\)"):
         cnnlab.train("basic-cnn", epochs="2", **FAST)
+    with pytest.raises(cnnlab.ConfigError, match=r"^batch_size= must be a positive integer, got 0"):
+        cnnlab.train("basic-cnn", batch_size=0, **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
         cnnlab.train("basic-cnn", epoch=1, **FAST)
-    with pytest.raises(cnnlab.ConfigError, match="--optimizer must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
+    with pytest.raises(cnnlab.ConfigError,
+                       match="^optimizer= must be one of sgd, adam, adamw, got 'adm': did you mean adam"):
         cnnlab.train("basic-cnn", optimizer="adm", **FAST)
-    with pytest.raises(cnnlab.ConfigError, match="--tta must be True or False"):
+    with pytest.raises(cnnlab.ConfigError, match="^tta= must be True or False"):
         cnnlab.train("basic-cnn", tta="yes", **FAST)
     with pytest.raises(cnnlab.ConfigError, match="unknown training option 'epoch': did you mean epochs"):
         cnnlab.train(resume_from=tmp_path, epoch=2, progress=False)

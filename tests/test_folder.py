@@ -8,9 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab import folder
 from cnnlab.cli import main
-from cnnlab.data import load_dataset, stratified_split
+from cnnlab.data import folder, load_dataset, stratified_split
 from cnnlab.errors import DatasetError
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 190, 40), "blue": (40, 40, 210)}
@@ -76,7 +75,8 @@ def test_test_split_sets_the_held_out_fraction(photos):
 
 def test_train_and_test_sub_folders_are_used_as_given(tmp_path, no_user_data):
     make_folder(tmp_path / "set" / "train", per_class=6)
-    make_folder(tmp_path / "set" / "test", per_class=2, seed=1, classes={"red": COLOURS["red"], "blue": COLOURS["blue"]})
+    make_folder(tmp_path / "set" / "test", per_class=2, seed=1,
+                classes={"red": COLOURS["red"], "blue": COLOURS["blue"]})
     data = load_dataset(f"folder:{tmp_path / 'set'}", image_size=16, progress=False)
     assert len(data.train) == 18 and len(data.test) == 4
     assert data.classes == ("blue", "green", "red")

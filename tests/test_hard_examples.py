@@ -10,7 +10,8 @@ from cnnlab.errors import ConfigError
 from cnnlab.hard_examples import LossMemory
 from cnnlab.report import NullReporter
 from cnnlab.rundir import load_checkpoint, read_metrics
-from cnnlab.trainer import Interrupted, build_run, images_in_epoch, train_run
+from cnnlab.steps import images_in_epoch
+from cnnlab.trainer import Interrupted, build_run, train_run
 
 FAST = dict(dataset="synthetic", threads=1, train_limit=1200, test_limit=200, batch_size=100)
 
@@ -41,7 +42,7 @@ def test_losses_of_every_process_come_together():
     shares = [[torch.where(m.fresh >= 0, m.fresh, 0.0), (m.fresh >= 0).float()] for m in ranks]
     for me, other in ((0, 1), (1, 0)):
         sent = list(shares[other])
-        ranks[me].end_epoch(all_sum=lambda t: t + sent.pop(0))
+        ranks[me].end_epoch(all_sum=lambda t, sent=sent: t + sent.pop(0))
         assert ranks[me].last.tolist() == [1.0, 3.0, 2.0, 4.0]
 
 
@@ -98,10 +99,13 @@ def test_a_run_stopped_mid_epoch_of_the_hardest_resumes_exactly(tmp_path):
     whole = cnnlab.train(out=str(tmp_path / "whole"), progress=False, **options)
     run = build_run(resolve(dict(out=str(tmp_path / "part"), **options)))
     with pytest.raises(Interrupted):
-        train_run(run, stop=StopAfter(1 + 12 + 1 + 5 + 1 + 1))  # one look per epoch and per step: stop after 2 steps of epoch 3
+        # one look per epoch and per step: stop after 2 steps of epoch 3
+        train_run(run, stop=StopAfter(1 + 12 + 1 + 5 + 1 + 1))
     assert load_checkpoint(tmp_path / "part" / "last.pt")["step"] == 2
     resumed = cnnlab.train(resume_from=tmp_path / "part", progress=False)
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
+
     assert strip(read_metrics(tmp_path / "part")) == strip(whole.history)
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -38,7 +38,8 @@ def check_read(path, data: bytes) -> None:
 def idx_files(draw) -> bytes:
     """A valid small IDX file (images or labels), often with a mutated header or body."""
     kind = draw(st.sampled_from(["images", "labels"]))
-    shape = (draw(st.integers(0, 5)),) + ((draw(st.integers(1, 6)), draw(st.integers(1, 6))) if kind == "images" else ())
+    count = draw(st.integers(0, 5))
+    shape = (count,) + ((draw(st.integers(1, 6)), draw(st.integers(1, 6))) if kind == "images" else ())
     body = draw(st.binary(min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
     data = bytearray(struct.pack(f">I{len(shape)}I", 2051 if kind == "images" else 2049, *shape) + body)
     for _ in range(draw(st.integers(0, 3))):

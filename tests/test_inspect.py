@@ -41,7 +41,8 @@ def test_inception_cnn_summary_matches_seed_000_torchsummary_table_row_for_row()
     for entry in SEED_000_INCEPTION_TABLE.replace("\n", " | ").split("|"):
         if entry.strip():
             layer, shape, params = entry.split()
-            expected.append((layer.split("-")[0], tuple(int(s) for s in shape.split(",")), int(params.replace(",", ""))))
+            expected.append((layer.split("-")[0], tuple(int(s) for s in shape.split(",")),
+                             int(params.replace(",", ""))))
     rows = post_order(summarize(create_model("inception-cnn"), (1, 28, 28)).rows)
     assert [(r.kind, r.output_shape[1:], r.params) for r in rows] == expected
     assert len(expected) == 21
@@ -55,11 +56,13 @@ def test_lenet_summary_lists_seed_002_shapes_and_hand_counts():
         ("Flatten", (1, 400)), ("Linear", (1, 120)), ("Sigmoid", (1, 120)),
         ("Linear", (1, 84)), ("Sigmoid", (1, 84)), ("Linear", (1, 10)),
     ]
-    assert [r.params for r in result.rows] == [6 * 25 + 6, 0, 0, 16 * 6 * 25 + 16, 0, 0, 0, 400 * 120 + 120, 0, 120 * 84 + 84, 0, 84 * 10 + 10]
+    assert [r.params for r in result.rows] == [6 * 25 + 6, 0, 0, 16 * 6 * 25 + 16, 0, 0, 0, 400 * 120 + 120, 0,
+                                               120 * 84 + 84, 0, 84 * 10 + 10]
     # one multiply-add per weight per output position; biases not counted
     conv1, conv2 = 6 * 28 * 28 * (1 * 5 * 5), 16 * 10 * 10 * (6 * 5 * 5)
     assert result.mult_adds == conv1 + conv2 + 400 * 120 + 120 * 84 + 84 * 10 == 416_520  # "0.42 M"
-    leaf_outputs = 2 * 6 * 28 * 28 + 6 * 14 * 14 + 2 * 16 * 10 * 10 + 2 * 400 + 2 * 120 + 2 * 84 + 10  # every layer, Flatten too
+    # every layer, Flatten too
+    leaf_outputs = 2 * 6 * 28 * 28 + 6 * 14 * 14 + 2 * 16 * 10 * 10 + 2 * 400 + 2 * 120 + 2 * 84 + 10
     assert result.activation_bytes == 4 * leaf_outputs
     assert result.total_params == result.trainable_params == 61_706
 
@@ -71,7 +74,8 @@ def test_alexnet_mult_adds_at_224_by_hand():
 
 
 # Reference figures: forward multiply-adds per image, in millions, at each net's input size.
-REFERENCE_MEGA_MULT_ADDS = {"lenet": 0.42, "resnet18": 319, "googlenet": 276, "densenet": 129, "alexnet": 938, "nin": 762, "vgg11-small": 512}
+REFERENCE_MEGA_MULT_ADDS = {"lenet": 0.42, "resnet18": 319, "googlenet": 276, "densenet": 129, "alexnet": 938,
+                            "nin": 762, "vgg11-small": 512}
 
 
 @pytest.mark.parametrize("name", REFERENCE_MEGA_MULT_ADDS)

@@ -33,8 +33,8 @@ def test_a_busy_machine_gets_one_thread_and_the_user_is_told_once_at_the_start(t
     out = capsys.readouterr()
     lines = out.out.splitlines()
     assert lines[0].endswith(": cpu, 1 thread, float32") or lines[0].endswith(": cpu, 1 thread, bfloat16"), lines[0]
-    note = ("note: 1 thread: other programs kept 1.7 of 2 cores busy when the run started, and a thread that shares "
-            "a busy core slows every step down (--threads 2 uses them all; --deterministic fixes the count)")
+    note = ("note: 1 thread: other programs kept 1.7 of 2 cores busy when the run started, and a thread that "
+            "shares a busy core slows every step down (--threads 2 uses them all; --deterministic fixes the count)")
     assert lines[3] == note and out.out.count("other programs") == 1  # in the header, not again at the end
     assert "other programs" not in out.err
     info = json.loads((tmp_path / "config.json").read_text())
@@ -68,7 +68,8 @@ def test_an_idle_machine_gets_every_core(tmp_path, capsys, monkeypatch):
     assert json.loads((tmp_path / "config.json").read_text())["threads"] == 2
 
 
-def test_deterministic_takes_every_core_whatever_the_load_and_fp32_for_auto(tmp_path, capsys, monkeypatch, busy_machine):
+def test_deterministic_takes_every_core_whatever_the_load_and_fp32_for_auto(tmp_path, capsys, monkeypatch,
+                                                                            busy_machine):
     monkeypatch.setattr(launch, "idle_cores", lambda seconds=0: pytest.fail("--deterministic must not read the load"))
     assert main(["train", "basic-cnn", *SMALL, "--deterministic", "--out", str(tmp_path)]) == 0
     info = json.loads((tmp_path / "config.json").read_text())

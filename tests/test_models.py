@@ -116,12 +116,14 @@ def test_alexnet_layer_shapes_at_224_as_in_seed_003():
 
 
 def test_vgg11_block_shapes_at_224_as_in_seed_003():
-    blocks = [("Sequential", s) for s in [(1, 64, 112, 112), (1, 128, 56, 56), (1, 256, 28, 28), (1, 512, 14, 14), (1, 512, 7, 7)]]
+    shapes = [(1, 64, 112, 112), (1, 128, 56, 56), (1, 256, 28, 28), (1, 512, 14, 14), (1, 512, 7, 7)]
+    blocks = [("Sequential", s) for s in shapes]
     head = [("Flatten", (1, 25088)), ("Linear", (1, 4096)), ("ReLU", (1, 4096)), ("Dropout", (1, 4096)),
             ("Linear", (1, 4096)), ("ReLU", (1, 4096)), ("Dropout", (1, 4096)), ("Linear", (1, 10))]
     assert seed_loop(meta_model("vgg11"), 224) == blocks + head
     small = seed_loop(meta_model("vgg11-small"), 224)
-    assert [s for _, s in small[:6]] == [(1, 16, 112, 112), (1, 32, 56, 56), (1, 64, 28, 28), (1, 128, 14, 14), (1, 128, 7, 7), (1, 6272)]
+    assert [s for _, s in small[:6]] == [(1, 16, 112, 112), (1, 32, 56, 56), (1, 64, 28, 28), (1, 128, 14, 14),
+                                         (1, 128, 7, 7), (1, 6272)]
 
 
 def test_nin_layer_shapes_at_224_as_in_seed_003():
@@ -156,7 +158,8 @@ def residual(c_in, c_out, stride):  # d2l's Residual: two 3x3 conv + BN, 1x1 con
 
 
 def inception(c_in, c1, c2, c3, c4):  # GoogLeNet's Inception from one row of the paper's table
-    return conv(c_in, c1, 1) + conv(c_in, c2[0], 1) + conv(c2[0], c2[1], 3) + conv(c_in, c3[0], 1) + conv(c3[0], c3[1], 5) + conv(c_in, c4, 1)
+    return (conv(c_in, c1, 1) + conv(c_in, c2[0], 1) + conv(c2[0], c2[1], 3) + conv(c_in, c3[0], 1)
+            + conv(c3[0], c3[1], 5) + conv(c_in, c4, 1))
 
 
 def nin_block(c_in, c_out, k):
@@ -175,12 +178,15 @@ HAND_COUNTS = {
     "residual-cnn": conv(1, 16, 5) + 2 * conv(16, 16, 3) + conv(16, 32, 5) + 2 * conv(32, 32, 3) + linear(512, 10),
     "lenet": 6 * 1 * 5 * 5 + 6 + 16 * 6 * 5 * 5 + 16 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10,
     "lenet-relu": 61_706,
-    "lenet-bn": conv(1, 6, 5) + bn(6) + conv(6, 16, 5) + bn(16) + linear(256, 120) + bn(120) + linear(120, 84) + bn(84) + linear(84, 10),
+    "lenet-bn": (conv(1, 6, 5) + bn(6) + conv(6, 16, 5) + bn(16) + linear(256, 120) + bn(120) + linear(120, 84)
+                 + bn(84) + linear(84, 10)),
     "alexnet": (conv(1, 96, 11) + conv(96, 256, 5) + conv(256, 384, 3) + conv(384, 384, 3) + conv(384, 256, 3)
                 + linear(6400, 4096) + linear(4096, 4096) + linear(4096, 10)),
-    "vgg11": (conv(1, 64, 3) + conv(64, 128, 3) + conv(128, 256, 3) + conv(256, 256, 3) + conv(256, 512, 3) + 3 * conv(512, 512, 3)
+    "vgg11": (conv(1, 64, 3) + conv(64, 128, 3) + conv(128, 256, 3) + conv(256, 256, 3) + conv(256, 512, 3)
+              + 3 * conv(512, 512, 3)
               + linear(25088, 4096) + linear(4096, 4096) + linear(4096, 10)),
-    "vgg11-small": (conv(1, 16, 3) + conv(16, 32, 3) + conv(32, 64, 3) + conv(64, 64, 3) + conv(64, 128, 3) + 3 * conv(128, 128, 3)
+    "vgg11-small": (conv(1, 16, 3) + conv(16, 32, 3) + conv(32, 64, 3) + conv(64, 64, 3) + conv(64, 128, 3)
+                    + 3 * conv(128, 128, 3)
                     + linear(6272, 4096) + linear(4096, 4096) + linear(4096, 10)),
     "nin": nin_block(1, 96, 11) + nin_block(96, 256, 5) + nin_block(256, 384, 3) + nin_block(384, 10, 3),
     "googlenet": (conv(1, 64, 7) + conv(64, 64, 1) + conv(64, 192, 3)
@@ -193,7 +199,8 @@ HAND_COUNTS = {
     "resnet18": conv(1, 64, 7) + bn(64) + RESNET18_STAGES + linear(512, 10),
     # A pre-activation block normalises its input instead of its second conv's output: the first block of
     # stages 2-4 has BN(c_in) where d2l's has a second BN(c_out); one more BN(512) precedes the pooling.
-    "resnet18-preact": conv(1, 64, 7) + bn(64) + RESNET18_STAGES - bn(128) - bn(256) - bn(512) + bn(64) + bn(128) + bn(256) + bn(512) + linear(512, 10),
+    "resnet18-preact": (conv(1, 64, 7) + bn(64) + RESNET18_STAGES - bn(128) - bn(256) - bn(512)
+                        + bn(64) + bn(128) + bn(256) + bn(512) + linear(512, 10)),
     "densenet": conv(1, 64, 7) + bn(64) + DENSE_CONVS + TRANSITIONS + bn(248) + linear(248, 10),
     # bias-free 3x3 convs, each followed by BN; the head sees the whole 64-channel 7x7 map
     "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
@@ -272,7 +279,7 @@ def test_a_run_fits_the_whitening_conv_to_its_training_images_and_never_changes_
     import cnnlab
     from cnnlab.config import TrainConfig
     from cnnlab.models.speedrun import WhiteningConv
-    from cnnlab.trainer import setup
+    from cnnlab.prepare import setup
 
     options = dict(dataset="synthetic", train_limit=256, test_limit=64, threads=1, precision="fp32")
     cnnlab.train("speedrun94-net", epochs=1, batch_size=64, progress=False, out=str(tmp_path / "run"), **options)

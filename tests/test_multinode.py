@@ -175,7 +175,8 @@ def stop_node_mid_epoch(root: Path, victim: str, sig) -> tuple[Job, int, int]:
     began, code = time.time(), None
     try:
         while any(running(pid) for pid in workers):
-            assert time.time() - began < STOP_WITHIN, f"training still ran {STOP_WITHIN} s after the other node's {sig.name}"
+            assert time.time() - began < STOP_WITHIN, \
+                f"training still ran {STOP_WITHIN} s after the other node's {sig.name}"
             time.sleep(0.05)
         print(f"survivor stopped {time.time() - began:.1f} s after the other node's {sig.name}")
         try:
@@ -227,7 +228,8 @@ def test_a_frozen_node_is_noticed_by_the_heartbeat_within_the_peer_timeout(tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("victim,sig", [("rank1", signal.SIGKILL), ("rank0", signal.SIGSTOP), ("rank1", signal.SIGSTOP)])
+@pytest.mark.parametrize("victim,sig", [("rank1", signal.SIGKILL), ("rank0", signal.SIGSTOP),
+                                        ("rank1", signal.SIGSTOP)])
 def test_every_node_failure_stops_the_other_and_a_relaunch_resumes_equal(two_nodes, tmp_path, victim, sig):
     stop_node_mid_epoch(tmp_path, victim, sig)
     relaunch_and_compare(tmp_path, two_nodes)
@@ -268,7 +270,7 @@ def test_a_restartable_job_on_the_shared_store_is_told_the_setting_that_avoids_a
 NAN_SCRIPT = textwrap.dedent("""
     import os, sys
     import torch
-    import cnnlab.trainer
+    import cnnlab.prepare
     from cnnlab.cli import main
 
     class PoisonOnRank1(torch.nn.Module):
@@ -284,8 +286,8 @@ NAN_SCRIPT = textwrap.dedent("""
                     out = out * float("nan")
             return out
 
-    create = cnnlab.trainer.create_model
-    cnnlab.trainer.create_model = lambda *a, **k: PoisonOnRank1(create(*a, **k))
+    create = cnnlab.prepare.create_model
+    cnnlab.prepare.create_model = lambda *a, **k: PoisonOnRank1(create(*a, **k))
     code = main(sys.argv[1:])
     open(os.path.join(os.environ["DUMP"], "rank" + os.environ["RANK"]), "w").write(str(code))
     sys.exit(code)
@@ -315,4 +317,5 @@ def test_a_bad_peer_timeout_is_a_one_line_error(monkeypatch, tmp_path, capsys, v
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("CNNLAB_PEER_TIMEOUT", value)
     assert main(["train", "basic-cnn", "--dataset", "synthetic", "--out", str(tmp_path / "run")]) == 2
-    assert capsys.readouterr().err == f"cnnlab: error: CNNLAB_PEER_TIMEOUT={value}: must be a number of seconds above 0\n"
+    assert capsys.readouterr().err == \
+        f"cnnlab: error: CNNLAB_PEER_TIMEOUT={value}: must be a number of seconds above 0\n"

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnlab import cifar
 from cnnlab.cli import main
-from cnnlab.data import SPECS, cache_dir, channel_stats, load_dataset, write_idx
+from cnnlab.data import SPECS, cache_dir, channel_stats, cifar, load_dataset, write_idx
 
 rng = np.random.default_rng(0)
 
@@ -123,7 +122,8 @@ def test_train_on_cifar_from_the_archive_in_colour(cifar_archive, tmp_path, caps
     path, _, _ = cifar_archive
     run = tmp_path / "run"
     assert main(["train", "lenet-relu", "--dataset", "cifar10", "--data-dir", str(path), "--resize", "28", "--epochs",
-                 "2", "--lr", "0.05", "--momentum", "0.9", "--batch-size", "10", "--threads", "1", "--out", str(run)]) == 0
+                 "2", "--lr", "0.05", "--momentum", "0.9", "--batch-size", "10", "--threads", "1", "--out",
+                 str(run)]) == 0
     config = __import__("json").loads((run / "config.json").read_text())
     assert config["in_channels"] == 3 and config["train_images"] == 50
     assert main(["predict", str(run), "--limit", "5", "--out", str(tmp_path / "p.png")]) == 0

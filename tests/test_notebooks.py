@@ -48,7 +48,8 @@ def test_lenet_with_your_own_network(tmp_path, monkeypatch):
     cells = execute("02-lenet-your-own-network.ipynb", tmp_path, monkeypatch)
     training = find(cells, "d2l.train_ch6(")
     assert images(training) == 1  # the live curves: one output, updated at every point
-    progress = [o for o in training.outputs if "text/plain" in o.get("data", {}) and "epoch 1/1" in o["data"]["text/plain"]]
+    progress = [o for o in training.outputs
+                if "text/plain" in o.get("data", {}) and "epoch 1/1" in o["data"]["text/plain"]]
     assert len(progress) == 1 and "test acc" in progress[0]["data"]["text/plain"]
     out = text(training).splitlines()
     assert out[0] == "training on cpu" and out[-2].startswith("loss ") and out[-1].endswith("examples/sec on cpu")

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnnlab import ConfigError, create_model, list_models, model_info
-from cnnlab import kernels, ops
+from cnnlab import ConfigError, create_model, kernels, list_models, model_info, ops
 
 TOL = dict(rtol=1e-5, atol=1e-5)  # float32 throughout
 FAST = settings(max_examples=40, deadline=None)
@@ -162,7 +161,8 @@ def test_im2col_is_transposed_unfold_and_col2im_matches_fold(case):
     cols = ops.im2col(x, kernel, stride, padding)
     cols = torch.randn(cols.shape, generator=torch.Generator().manual_seed(case["seed"]))
     assert_same(lambda c: ops.col2im(c, case["hw"], kernel, stride, padding),
-                lambda c: F.fold(c.transpose(1, 2), case["hw"], kernel, padding=padding, stride=stride), [cols], case["seed"])
+                lambda c: F.fold(c.transpose(1, 2), case["hw"], kernel, padding=padding, stride=stride), [cols],
+                case["seed"])
 
 
 def test_col2im_is_the_adjoint_of_im2col():
@@ -209,14 +209,16 @@ def pool_input(case):
 @given(case=pool_cases())
 def test_max_pool_matches_torch_values_and_gradients_even_with_ties(case):
     args = dict(kernel_size=case["kernel"], stride=case["stride"], padding=case["padding"])
-    assert_same(lambda t: ops.max_pool2d(t, **args), lambda t: F.max_pool2d(t, **args), [pool_input(case)], case["seed"])
+    assert_same(lambda t: ops.max_pool2d(t, **args), lambda t: F.max_pool2d(t, **args), [pool_input(case)],
+                case["seed"])
 
 
 @settings(max_examples=60, deadline=None)
 @given(case=pool_cases())
 def test_avg_pool_matches_torch_counting_zero_padding(case):
     args = dict(kernel_size=case["kernel"], stride=case["stride"], padding=case["padding"])
-    assert_same(lambda t: ops.avg_pool2d(t, **args), lambda t: F.avg_pool2d(t, **args), [pool_input(case)], case["seed"])
+    assert_same(lambda t: ops.avg_pool2d(t, **args), lambda t: F.avg_pool2d(t, **args), [pool_input(case)],
+                case["seed"])
 
 
 def test_pool_padding_over_half_the_window_is_a_config_error():
@@ -262,7 +264,8 @@ def test_scratch_layers_initialise_like_native_ones_and_share_state_dicts():
     assert native.state_dict().keys() == scratch.state_dict().keys()
     for key in native.state_dict():
         assert torch.equal(native.state_dict()[key], scratch.state_dict()[key])
-    for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode"):
+    for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                 "padding_mode"):
         assert getattr(native, attr) == getattr(scratch, attr), attr
     x = torch.randn(2, 3, 9, 8)
     torch.testing.assert_close(scratch(x), native(x), **TOL)
@@ -299,7 +302,8 @@ def test_to_scratch_swaps_every_conv_and_pool_of_every_registered_model(name):
     native = copy.deepcopy(model) if small else None
     scratch = ops.to_scratch(model)
     assert not any(isinstance(m, kinds) for m in scratch.modules())
-    assert count == sum(isinstance(m, (ops.ScratchConv2d, ops.ScratchMaxPool2d, ops.ScratchAvgPool2d)) for m in scratch.modules())
+    scratch_kinds = (ops.ScratchConv2d, ops.ScratchMaxPool2d, ops.ScratchAvgPool2d)
+    assert count == sum(isinstance(m, scratch_kinds) for m in scratch.modules())
     assert {k: v.shape for k, v in scratch.state_dict().items()} == shapes  # state_dicts interchangeable
     if small:
         x = torch.randn(2, 1, 28, 28)
@@ -333,7 +337,8 @@ def test_scratch_model_consumes_the_random_stream_like_the_native_one():
 @pytest.mark.parametrize("layer, option", [
     (nn.Conv2d(2, 2, 3, dilation=2), "dilation"), (nn.Conv2d(2, 2, 3, groups=2), "groups"),
     (nn.Conv2d(2, 2, 3, padding_mode="reflect"), "padding_mode"), (nn.MaxPool2d(2, ceil_mode=True), "ceil_mode"),
-    (nn.MaxPool2d(2, return_indices=True), "return_indices"), (nn.AvgPool2d(2, count_include_pad=False), "count_include_pad"),
+    (nn.MaxPool2d(2, return_indices=True), "return_indices"),
+    (nn.AvgPool2d(2, count_include_pad=False), "count_include_pad"),
     (nn.AvgPool2d(2, divisor_override=3), "divisor_override"),
 ])
 def test_to_scratch_refuses_unsupported_options_naming_the_layer(layer, option):
@@ -374,7 +379,8 @@ def test_diagonal_edge_kernel_sees_diagonal_edges_that_the_vertical_kernel_smear
     assert torch.equal(kernels.horizontal_edge(), kernels.vertical_edge().t())
 
 
-@pytest.mark.parametrize("bad", [lambda: kernels.gaussian(5, 0.0), lambda: kernels.box(0), lambda: kernels.derivative(0),
+@pytest.mark.parametrize("bad", [lambda: kernels.gaussian(5, 0.0), lambda: kernels.box(0),
+                                 lambda: kernels.derivative(0),
                                  lambda: kernels.first_derivative("z")])
 def test_kernel_arguments_out_of_range_are_config_errors(bad):
     with pytest.raises(ConfigError):

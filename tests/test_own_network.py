@@ -304,8 +304,8 @@ def test_a_file_reference_trains_from_the_command_line_and_the_run_records_it(ma
     assert len(read_metrics(run)) == 1
 
 
-COMMANDS_NEEDING_THE_MODEL = [["eval"], ["predict", "--limit", "4"], ["confusion"], ["tsne", "--limit", "20"], ["features"],
-                              ["kernels"]]
+COMMANDS_NEEDING_THE_MODEL = [["eval"], ["predict", "--limit", "4"], ["confusion"], ["tsne", "--limit", "20"],
+                              ["features"], ["kernels"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS_NEEDING_THE_MODEL, ids=lambda c: c[0])
@@ -354,7 +354,8 @@ def test_compare_works_on_a_run_of_a_model_registered_in_the_users_own_script(tm
 
         @cnnlab.register_model("my-cnn", description="mine", source="me")
         def my_cnn(num_classes=10, in_channels=1):
-            return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, num_classes))
+            return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.ReLU(), nn.Flatten(),
+                                 nn.Linear(4 * 26 * 26, num_classes))
 
         cnnlab.train("my-cnn", dataset="synthetic", epochs=1, train_limit=200, test_limit=50, threads=1,
                      progress=False, out={str(tmp_path / "mine")!r})

@@ -8,7 +8,8 @@ import cnnlab
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"),
+    pytest.mark.skipif(not FASHION.exists(),
+                       reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"),
 ]
 
 

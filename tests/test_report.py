@@ -21,7 +21,8 @@ def test_outside_a_kernel_the_reporter_is_the_console_one():
 
 
 def test_a_picture_returns_its_path_carrying_the_figure(tmp_path):
-    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_acc": 0.5, "test_acc": 0.4} for e in (1, 2)]
+    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_acc": 0.5, "test_acc": 0.4}
+               for e in (1, 2)]
     path = plot_curves({"net": history}, tmp_path / "curves.png")
     assert path == tmp_path / "curves.png" and path.read_bytes()[:4] == b"\x89PNG"
     assert path._repr_png_()[:4] == b"\x89PNG"  # what a notebook shows for it

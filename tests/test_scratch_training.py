@@ -41,7 +41,8 @@ def test_lenet_with_scratch_ops_reaches_the_native_accuracy(fashion_mnist):
         torch.set_num_threads(threads)
     assert native_acc > 0.5, f"native LeNet did not learn ({native_acc:.3f}): the comparison would be vacuous"
     assert abs(native_acc - scratch_acc) <= 0.01, (native_acc, scratch_acc)
-    x = Batches(fashion_mnist.test, 64, mean=fashion_mnist.mean, std=fashion_mnist.std).transform(fashion_mnist.test.images[:64])
+    batches = Batches(fashion_mnist.test, 64, mean=fashion_mnist.mean, std=fashion_mnist.std)
+    x = batches.transform(fashion_mnist.test.images[:64])
     scratch.load_state_dict(native.state_dict())  # same weights: the forward passes agree to float32 rounding
     with torch.no_grad():
         torch.testing.assert_close(scratch(x), native(x), rtol=1e-5, atol=1e-5)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from cnnlab.rundir import load_checkpoint
-from cnnlab.rundir import read_metrics
+from cnnlab.rundir import load_checkpoint, read_metrics
 
 KILLS = 10
 SEED = 8  # kill times are random, and the same on every run of the test
@@ -58,7 +57,11 @@ def test_run_killed_at_random_moments_and_resumed_equals_the_uninterrupted_run(t
     while process.poll() is None and not (reference / "last.pt").exists():
         time.sleep(0.005)
     startup = time.perf_counter() - began  # imports, data, model: until the first checkpoint
-    while process.poll() is None and len(read_metrics(reference) if (reference / "metrics.csv").exists() else []) < EPOCHS:
+
+    def epochs_done():
+        return len(read_metrics(reference)) if (reference / "metrics.csv").exists() else 0
+
+    while process.poll() is None and epochs_done() < EPOCHS:
         time.sleep(0.005)
     trained = time.perf_counter() - began  # then the epochs; then the final plot and exit
     assert process.wait(timeout=120) == 0, process.stderr.read()

@@ -10,12 +10,13 @@ from torch import nn
 
 import cnnlab
 from cnnlab.cli import main
+from cnnlab.config import resolve
 from cnnlab.data import Batches, load_dataset
 from cnnlab.export import TOLERANCE, export_model, export_run
 from cnnlab.lr_find import find_lr_for, range_test
-from cnnlab.config import resolve
 
-TINY = ["--dataset", "synthetic", "--train-limit", "512", "--test-limit", "128", "--threads", "1", "--precision", "fp32"]
+TINY = ["--dataset", "synthetic", "--train-limit", "512", "--test-limit", "128", "--threads", "1", "--precision",
+        "fp32"]
 
 
 # ---------------------------------------------------------------- lr-find
@@ -78,6 +79,19 @@ def test_train_with_lr_find_trains_at_the_suggested_rate(tmp_path, capsys):
     assert saved["lr"] == pytest.approx(expected)
     assert "lr-find: suggested lr" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0  # the found rate is a plain number on resume
+
+
+def test_train_with_lr_find_sets_the_run_up_once_loading_the_data_and_building_the_model_once(tmp_path,
+                                                                                              monkeypatch):
+    import cnnlab.prepare as prepare
+
+    loads, builds = [], []
+    load, create = prepare.load_dataset, prepare.create_model
+    monkeypatch.setattr(prepare, "load_dataset", lambda name, *a, **k: loads.append(name) or load(name, *a, **k))
+    monkeypatch.setattr(prepare, "create_model", lambda name, *a, **k: builds.append(name) or create(name, *a, **k))
+    cnnlab.train("basic-cnn", dataset="synthetic", lr="find", epochs=1, train_limit=256, test_limit=64, threads=1,
+                 precision="fp32", out=str(tmp_path / "run"), progress=False)
+    assert loads == ["synthetic"] and builds == ["basic-cnn"]  # the range test ran on the run's own setup
 
 
 def test_lr_find_tunes_your_own_network_as_its_run_would_train_it(tmp_path, capsys):
@@ -197,7 +211,8 @@ class Spectral(nn.Module):
 
 def test_an_export_that_disagrees_with_pytorch_is_refused_and_leaves_no_file(tmp_path):
     with pytest.raises(cnnlab.errors.ExportError, match=r"/m.onnx: the exported model's logits differ from PyTorch's "
-                                                        r"by up to 1 on 6 test images \(allowed: 0.0001\); nothing written"):
+                                                        r"by up to 1 on 6 test images \(allowed: 0.0001\); "
+                                                        r"nothing written"):
         export_model(BatchTwoOnly(), torch.rand(6, 1, 28, 28), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 

@@ -12,10 +12,9 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab.rundir import load_checkpoint, load_model
 from cnnlab.cli import main
 from cnnlab.config import RECIPES, resolve
-from cnnlab.rundir import read_metrics
+from cnnlab.rundir import load_checkpoint, load_model, read_metrics
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 TIMING = ("seconds", "images_per_s")  # wall-clock columns: the only ones allowed to differ between runs

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnlab.rundir import load_checkpoint
 from cnnlab.cli import main
 from cnnlab.errors import CheckpointError
+from cnnlab.rundir import load_checkpoint
 
 
 class Touch:
@@ -187,6 +187,8 @@ def test_training_and_every_view_write_only_to_the_output_current_and_cache_dire
     # what the audit saw is what is on disk: no file in the home, temporary or input directories
     assert not [p for p in [*home.rglob("*"), *temp.rglob("*")] if not p.is_dir()]
     assert [p.name for p in image.parent.iterdir()] == ["digit.png"]
-    assert {"last.pt", "best.pt", "metrics.csv", "config.json", "predict.png", "kernels.png"} <= {p.name for p in run.iterdir()}
+    written = {p.name for p in run.iterdir()}
+    assert {"last.pt", "best.pt", "metrics.csv", "config.json", "predict.png", "kernels.png"} <= written
     assert [p.name for p in cwd.iterdir()] == ["runs"]  # nothing else in the working directory
-    assert (cwd / "runs" / "show" / "synthetic-test.png").is_file() and (run.parent / "compare" / "compare.csv").is_file()
+    assert (cwd / "runs" / "show" / "synthetic-test.png").is_file()
+    assert (run.parent / "compare" / "compare.csv").is_file()

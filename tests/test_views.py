@@ -49,7 +49,8 @@ def write_drawing(path, size=(90, 60), mode="RGB"):
     image = Image.new(mode, size, "white")
     from PIL import ImageDraw
 
-    ImageDraw.Draw(image).rectangle([size[0] // 3, size[1] // 5, 2 * size[0] // 3, 4 * size[1] // 5], outline="black", width=4)
+    box = [size[0] // 3, size[1] // 5, 2 * size[0] // 3, 4 * size[1] // 5]
+    ImageDraw.Draw(image).rectangle(box, outline="black", width=4)
     image.save(path)
     return path
 
@@ -70,7 +71,8 @@ def test_plot_overlays_several_runs_with_a_legend(runs, tmp_path, capsys):
 
 
 def test_plot_curves_still_takes_the_trainers_history_dict(tmp_path):
-    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.2 / e, "train_acc": 1 - 0.5 / e, "test_acc": 1 - 0.6 / e}
+    history = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.2 / e, "train_acc": 1 - 0.5 / e,
+                "test_acc": 1 - 0.6 / e}
                for e in (1, 2, 3)]
     assert_picture(plot_curves({"net": history}, tmp_path / "c.png"))
 

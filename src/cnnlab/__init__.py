@@ -8,10 +8,9 @@ from importlib import import_module
 
 from .version import __version__
 
-# OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores,
-# that spinning collapsed training ~10x (basic-cnn: ~500 instead of ~5,000 images/s); never spinning
-# (OMP_WAIT_POLICY=PASSIVE) cost ~40% on an idle machine. A short spin keeps both: measured idle 17-22k images/s
-# (spinning: 18-21k), beside two busy processes ~4-5k (passive: ~4.8k). The user's own OMP_WAIT_POLICY or
+# OpenMP (libgomp) threads spin for ~300,000 iterations before sleeping. When other programs share the cores, that
+# spinning slows training about 10x; never spinning (OMP_WAIT_POLICY=PASSIVE) costs about 40% on idle cores. A
+# short spin keeps the speed of both (README "Performance" has the figures). The user's own OMP_WAIT_POLICY or
 # GOMP_SPINCOUNT wins.
 # libgomp reads the variable once, when torch loads it: set here when cnnlab is imported before torch (always so
 # for the `cnnlab` command). A notebook or script that imports torch first (as every d2l seed and the book do)
@@ -36,9 +35,14 @@ _EXPORTS = {
     **dict.fromkeys(["resume", "train"], "trainer"),
     **dict.fromkeys(["load_trained", "TrainedModel", "TrainedNetwork"], "trained"),
 }
-_SUBMODULES = ("checkpoint", "cifar", "cli", "config", "d2l", "data", "distributed", "errors", "evaluate", "explain",
-               "explore", "export", "folder", "hints", "inspect", "kernels", "lessons", "lr_find", "models", "network", "notebook", "ops",
-               "pictures", "plots", "report", "rundir", "signals", "tensorboard", "trained", "trainer", "views")
+_SUBMODULES = ("checkpoint", "cli", "config", "d2l", "data", "device", "distributed", "errors", "evaluate", "explain",
+               "explore", "export", "families", "hints", "inspect", "kernels", "lessons", "lr_find", "models",
+               "network", "notebook", "openmp", "ops", "pictures", "plots", "precision", "prepare", "pretrained",
+               "report", "resume_policy", "rundir", "runstate", "signals", "steps", "tensorboard", "trained",
+               "trainer", "validate", "views")
+
+# old module name -> where it lives now; kept for a release with a DeprecationWarning
+_MOVED = {"cifar": "data.cifar", "folder": "data.folder"}
 
 __all__ = ["__version__", *_EXPORTS]
 
@@ -48,6 +52,11 @@ def __getattr__(name):
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = import_module(f".{name}", __name__)
+    elif name in _MOVED:
+        import warnings
+
+        warnings.warn(f"cnnlab.{name} moved to cnnlab.{_MOVED[name]}", DeprecationWarning, stacklevel=2)
+        return import_module(f".{_MOVED[name]}", __name__)  # not cached: every use of the old name warns
     else:
         raise AttributeError(f"module 'cnnlab' has no attribute '{name}'")
     globals()[name] = value  # later look-ups skip this function

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -106,11 +106,11 @@ def read_torch_file(path, map_location="cpu"):
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         # weights_only refuses anything but tensors and plain data: a file that tries more is not ours
-        first = str(error).strip().splitlines()[0][:120]
+        first = first_line(error)
         raise CheckpointError(f"{path}: refused to load: it holds more than tensors and plain data, e.g. code that "
                               f"would run on loading ({first})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
-        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from None
 
 

@@ -13,6 +13,24 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, closest, unknown_name
 from .validate import MAX_INPUT_SIZE, MAX_SEED
+from .families import FAMILIES, Family  # noqa: F401  (part of this module's interface)
+
+# The help of --dataset and --data-dir, for every command that takes them (cnnlab.cli.options)
+DATASET_HELP = ("a named data set (mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic: see "
+                "`cnnlab datasets`) or folder:PATH, a folder with one sub-folder of images per class")
+DATA_DIR_HELP = ("directory holding a named data set's files: its IDX files, or CIFAR-10's archive or extracted "
+                 "folder; when given, the only place looked in (default: $CNNLAB_DATA, the cache, then system "
+                 "locations). An image folder needs none: it is --dataset folder:PATH")
+
+
+def flag(name: str) -> str:
+    """An option as the command line spells it: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
+def keyword(name: str) -> str:
+    """An option as the Python API spells it (cnnlab.train(batch_size=...)): batch_size -> batch_size=."""
+    return name + "="
 
 
 def _opt(default, help, choices=None, parse=None, metavar=None):
@@ -34,9 +52,8 @@ def parse_lr(text: str):
 @dataclass
 class TrainConfig:
     model: str = _opt("basic-cnn", "registered model name (see `cnnlab models`)")
-    dataset: str = _opt("fashion-mnist", "mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic, or "
-                        "folder:PATH (one sub-folder of images per class; see `cnnlab datasets`)")
-    data_dir: str | None = _opt(None, "directory holding the data set's files (default: $CNNLAB_DATA, cache, system)")
+    dataset: str = _opt("fashion-mnist", DATASET_HELP)
+    data_dir: str | None = _opt(None, DATA_DIR_HELP)
     image_size: int | None = _opt(None, "folder:PATH: decode the images at SxS (default: the model's input size)")
     test_split: float | None = _opt(None, "folder:PATH without train/ and test/, and digits: fraction of each class "
                                     "held out for testing (default: 0.2)")
@@ -52,8 +69,9 @@ class TrainConfig:
     weight_decay: float = _opt(0.0, "L2 penalty (decoupled for adamw)")
     schedule: str = _opt("none", "learning-rate schedule", ["none", "step", "cosine", "onecycle"])
     init: str = _opt("default", "weight init: PyTorch's default, or d2l's Xavier-uniform", ["default", "xavier"])
-    normalize: str = _opt("dataset", "pixel normalisation: the dataset's mean/std, MNIST's 0.1307/0.3081 (as Liu Er's lecture 10), "
-                          "or none ([0, 1] pixels, as d2l)", ["dataset", "mnist", "none"])
+    normalize: str = _opt("dataset",
+                          "pixel normalisation: the dataset's mean/std, MNIST's 0.1307/0.3081 (as Liu Er's "
+                          "lecture 10), or none ([0, 1] pixels, as d2l)", ["dataset", "mnist", "none"])
     resize: int | None = _opt(None, "train and test at SxS (default: the model's input size)")
     augment: str = _opt("none", "training augmentation: flip each image at random (horizontally); shift-flip also "
                         "moves each image by its own random offset of up to 1 pixel; crop-flip moves the whole "
@@ -91,33 +109,36 @@ class TrainConfig:
     tensorboard: bool = _opt(False, "also log to RUN/tensorboard: losses, accuracies, learning rate, a grid of test "
                              "predictions per epoch, the model graph (needs cnnlab[tensorboard])")
 
-    def validate(self) -> "TrainConfig":
+    def validate(self, spell=flag) -> "TrainConfig":
+        """Check every value; an error names the option as the caller wrote it (`spell`: flag, or keyword for
+        the Python API)."""
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+                raise ConfigError(f"{spell(name)} must be a positive integer, got {getattr(self, name)}")
         if self.lr != "find" and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
-            raise ConfigError(f"--lr must be positive and finite, got {self.lr}")
+            raise ConfigError(f"{spell('lr')} must be positive and finite, got {self.lr}")
         for name in ("momentum", "weight_decay"):
             if not 0 <= getattr(self, name) < math.inf:
-                raise ConfigError(f"--{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}")
+                raise ConfigError(f"{spell(name)} must be zero or positive, got {getattr(self, name)}")
         if not 0 < self.hard_fraction <= 1:
-            raise ConfigError(f"--hard-fraction must be in (0, 1], a fraction of the training images, got "
+            raise ConfigError(f"{spell('hard_fraction')} must be in (0, 1], a fraction of the training images, got "
                               f"{self.hard_fraction}")
         if self.hard_from < 1:
-            raise ConfigError(f"--hard-from must be a positive integer (an epoch), got {self.hard_from}")
+            raise ConfigError(f"{spell('hard_from')} must be a positive integer (an epoch), got {self.hard_from}")
         if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(f"{spell('label_smoothing')} must be in [0, 1), got {self.label_smoothing}")
         if self.test_split is not None and not 0 < self.test_split < 1:
-            raise ConfigError(f"--test-split must be between 0 and 1 (a fraction of each class), got {self.test_split}")
+            raise ConfigError(f"{spell('test_split')} must be between 0 and 1 (a fraction of each class), "
+                              f"got {self.test_split}")
         for name in ("train_limit", "test_limit", "resize", "threads", "image_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+                raise ConfigError(f"{spell(name)} must be a positive integer, got {value}")
         if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64-bit seeds (cnnlab.validate.MAX_SEED)
-            raise ConfigError(f"--seed must be an integer from 0 to {MAX_SEED}, got {self.seed}")
+            raise ConfigError(f"{spell('seed')} must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         for name in ("resize", "image_size"):  # a checkpoint with a larger input size is refused at load
             if (getattr(self, name) or 0) > MAX_INPUT_SIZE:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at most {MAX_INPUT_SIZE} (pixels a side), got "
+                raise ConfigError(f"{spell(name)} must be at most {MAX_INPUT_SIZE} (pixels a side), got "
                                   f"{getattr(self, name)}")
         if self.dataset.startswith("folder:"):  # an absolute path: the run's views find the folder from anywhere
             self.dataset = "folder:" + os.path.abspath(os.path.expanduser(self.dataset[len("folder:"):]))
@@ -129,8 +150,9 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 close = closest(str(getattr(self, f.name)), choices, n=2, cutoff=0.6)
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got "
-                                  f"'{getattr(self, f.name)}'" + (f": did you mean {' or '.join(close)}?" if close else ""))
+                hint = f": did you mean {' or '.join(close)}?" if close else ""
+                raise ConfigError(f"{spell(f.name)} must be one of {', '.join(choices)}, got "
+                                  f"'{getattr(self, f.name)}'{hint}")
         return self
 
     def to_dict(self) -> dict:
@@ -166,7 +188,8 @@ RECIPES = {
                        dict(model="speedrun-net", epochs=8, hard_fraction=0.4, hard_from=3, batch_size=256,
                             optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
                             schedule="onecycle", label_smoothing=0.05, augment="flip", tta=True, normalize="dataset")),
-    "speedrun94": Recipe("Fashion-MNIST >= 94% on 2 CPU cores in under the seed-000 script's time: speedrun94-net, "
+    "speedrun94": Recipe("Fashion-MNIST >= 94% on 2 CPU cores in less time than Liu Er's lecture-10 script takes, "
+                         "run as printed (10 epochs): speedrun94-net, "
                          "16 epochs, the last 14 on the 40% hardest images, each image flipped and shifted by up to "
                          "1 pixel at random; otherwise the speedrun recipe",
                          dict(model="speedrun94-net", epochs=16, hard_fraction=0.4, hard_from=3, batch_size=256,
@@ -181,28 +204,6 @@ RECIPES = {
     "d2l-googlenet": _d2l("googlenet", 0.1, 128, 96),
     "d2l-resnet": _d2l("resnet18", 0.05, 256, 96),
     "d2l-densenet": _d2l("densenet", 0.1, 256, 96),
-}
-
-
-@dataclass(frozen=True)
-class Family:
-    description: str
-    settings: dict  # TrainConfig fields a model of the family trains with when no recipe is given
-
-
-# Each registered model names its family (register_model(..., family=...)); `cnnlab models` shows it and
-# `cnnlab recipes` lists these. Measured on Fashion-MNIST, 2 epochs on the first 6,000 training images
-# (README, "Defaults per model family").
-FAMILIES = {
-    "plain": Family("small ReLU nets without batch norm, 28x28: Adam at 3e-3",
-                    dict(optimizer="adam", lr=3e-3)),
-    "sigmoid": Family("sigmoid LeNet: saturating units start slowly; Adam at 1e-2, 20 epochs",
-                      dict(optimizer="adam", lr=1e-2, epochs=20)),
-    "batchnorm": Family("nets with batch norm: Adam at 1e-3 (their test accuracy lags train accuracy until the "
-                        "batch-norm statistics settle)", dict(optimizer="adam", lr=1e-3)),
-    "deep": Family("deep nets without batch norm (d2l 7.1-7.4): the AlexNet and VGG papers' SGD lr 0.01, momentum "
-                   "0.9, with d2l's Xavier init, batch 128",
-                   dict(optimizer="sgd", lr=0.01, momentum=0.9, init="xavier", batch_size=128)),
 }
 
 
@@ -258,29 +259,32 @@ def _accepts(kind, value) -> bool:
 _KINDS = {int: "an integer", float: "a number", bool: "True or False", str: "a string"}
 
 
-def check_options(options: dict) -> None:
-    """ConfigError, as the command line words it, for an option TrainConfig lacks (with the closest name) or a
-    value of the wrong type: the Python API validates what `cnnlab train` validates."""
+def check_options(options: dict, spell=flag) -> None:
+    """ConfigError for an option TrainConfig lacks (with the closest name) or a value of the wrong type, naming
+    the option as the caller wrote it (`spell`: flag, or keyword for the Python API): the Python API validates
+    what `cnnlab train` validates."""
     known = {f.name: f for f in fields(TrainConfig)}
     for name, value in options.items():
         if name not in known:
             close = closest(name, known, n=2, cutoff=0.6)
-            raise ConfigError(f"unknown training option '{name}'" + (f": did you mean {' or '.join(close)}?" if close else
-                                                                      " (see `cnnlab train --help`)"))
+            hint = f": did you mean {' or '.join(close)}?" if close else " (see `cnnlab train --help`)"
+            raise ConfigError(f"unknown training option '{name}'{hint}")
         kind = known[name].type
         # None means not given; a model is a registered name, checked when it is built
         if value is not None and name != "model" and not _accepts(kind, value):
             wanted = " or ".join(_KINDS.get(k, k.__name__) for k in (typing.get_args(kind) or (kind,))
                                  if k is not type(None))
-            raise ConfigError(f"--{name.replace('_', '-')} must be {wanted}, got {value!r} ({type(value).__name__})")
+            raise ConfigError(f"{spell(name)} must be {wanted}, got {value!r} ({type(value).__name__})")
 
 
-def resolve(explicit: dict, own_network: bool = False) -> TrainConfig:
+def resolve(explicit: dict, own_network: bool = False, spell=flag) -> TrainConfig:
     """TrainConfig's defaults, then the model family's (without a recipe; OWN_NETWORK_FAMILY's for the user's
-    `own_network`) or the recipe's settings, then the explicitly given options (None means not given)."""
+    `own_network`) or the recipe's settings, then the explicitly given options (None means not given). Errors
+    name an option as `spell` writes it: flag (--batch-size) for the command line, keyword (batch_size=) for
+    Python."""
     # None means not given; a path may be a pathlib.Path, kept as the string the command line would give
     explicit = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in explicit.items() if v is not None}
-    check_options(explicit)
+    check_options(explicit, spell)
     name = explicit.get("recipe")
     if name is not None:
         if name not in RECIPES:
@@ -292,4 +296,4 @@ def resolve(explicit: dict, own_network: bool = False) -> TrainConfig:
         if any(k in explicit for k in CHOOSES_OPTIMIZER):  # your optimizer, not the family's with your momentum
             settings = {k: v for k, v in settings.items() if k not in OPTIMIZER_SETTINGS}
     settings.update(explicit)
-    return TrainConfig(**settings).validate()
+    return TrainConfig(**settings).validate(spell)

@@ -1,7 +1,7 @@
-"""Where training runs: the device and precision, and the plumbing of a torchrun job (docs/distributed.md):
-which process this is, joining the process group, and the few collectives the trainer needs. Every function is
-a no-op for a single process, so the trainer never branches on it. torch is imported inside the functions:
-`this_process()` is cheap enough for the command line."""
+"""The plumbing of a torchrun job (docs/distributed.md): which process this is, a run's Session in the job (the
+process group, its exit hook and the watchdog's threads) and the few collectives the trainer needs. Every
+function is a no-op for a single process, so the trainer never branches on it. torch is imported inside the
+functions: `this_process()` is cheap enough for the command line. (The device and precision: cnnlab.device.)"""
 import os
 import sys
 import threading
@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import CnnlabError, ConfigError
+from .errors import CnnlabError, ConfigError, first_line
 from .signals import signal_name, signal_number
 
 # How long a collective waits for the other ranks before failing. A rank that dies mid-run makes the others
@@ -52,68 +52,93 @@ def this_process() -> Dist:
                 int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
 
 
-def select_device(name: str, local_rank: int = 0):
-    import torch
+class Session:
+    """One run's part in a torchrun job (docs/distributed.md), with a lifetime: `join()` (or entering it as a
+    context manager) joins the process group, gloo on CPU and NCCL on CUDA, registers the exit hook and starts
+    the watchdog's two threads; `close()` (leaving the context, or at exit if the run never got that far) stops
+    them and leaves the group, so the other ranks see a closed connection rather than a silent peer. A run joins
+    once; joining again, and closing again, do nothing. For a single process there is nothing to join.
 
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
-
-
-def select_precision(name: str, device):
-    """The autocast dtype for --precision NAME on `device`, or None for plain float32."""
-    import torch
-
-    if device.type == "cpu":
-        bf16_ok = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    else:
-        bf16_ok = torch.cuda.is_bf16_supported()
-    if name == "auto":
-        # bf16 keeps float32's range (no loss scaling) and runs ~4x faster in matmuls on AVX512-BF16 CPUs
-        name = "bf16" if bf16_ok else ("fp16" if device.type == "cuda" else "fp32")
-    if name == "bf16" and not bf16_ok:
-        raise ConfigError(f"--precision bf16: not supported on this {device.type}; use fp32")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
-def join(batch_size: int, device: str, sync_bn: bool) -> Dist:
-    """Started by torchrun (WORLD_SIZE > 1): join the process group, gloo on CPU and NCCL on CUDA.
     --batch-size is the global batch, so it must split evenly: every rank then takes an equal shard and DDP's
     mean of the ranks' gradients is exactly the gradient of the global batch."""
-    env = this_process()
-    if env.world_size == 1:
-        return env
-    import torch
 
-    if batch_size % env.world_size:
-        raise ConfigError(f"--batch-size {batch_size} is the global batch and must divide evenly among "
-                          f"{env.world_size} processes; use a multiple of {env.world_size}")
-    use_cuda = device != "cpu" and torch.cuda.is_available()
-    if sync_bn and not use_cuda:
-        raise ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); on CPU leave it "
-                          "off and each process normalises over its own share of the batch")
-    import atexit
-    from datetime import timedelta
+    def __init__(self, batch_size: int, device: str = "auto", sync_bn: bool = False):
+        self.env = this_process()
+        self.batch_size, self.device, self.sync_bn = batch_size, device, sync_bn
+        self.watchdog: Watchdog | None = None
+        self.joined = False
+        self.owns_group = False  # a caller that set up its own process group keeps it (and tears it down)
 
-    import torch.distributed as dist
+    def __enter__(self) -> "Session":
+        return self.join()
 
-    limit = peer_timeout()
-    if env.main and elastic_store_shared():
-        print("note: torchrun --max-restarts with its shared store: a restarted job can read the failed one's keys "
-              "and hang; launch every torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 (docs/distributed.md)",
-              file=sys.stderr)
-    if not dist.is_initialized():  # a caller that set up its own group keeps it (and tears it down)
-        if use_cuda:
-            torch.cuda.set_device(env.local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=TIMEOUT_MINUTES))
-        # At exit, also after an error, so the other ranks see a closed connection rather than a silent peer.
-        atexit.register(leave)
-        global _watchdog
-        _watchdog = Watchdog(env, limit, torch.device("cuda", env.local_rank) if use_cuda else "cpu")
-        _watchdog.start()
-    return env
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def join(self) -> "Session":
+        env = self.env
+        if env.world_size == 1 or self.joined:
+            return self
+        import torch
+
+        if self.batch_size % env.world_size:
+            raise ConfigError(f"--batch-size {self.batch_size} is the global batch and must divide evenly among "
+                              f"{env.world_size} processes; use a multiple of {env.world_size}")
+        use_cuda = self.device != "cpu" and torch.cuda.is_available()
+        if self.sync_bn and not use_cuda:
+            raise ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); on CPU leave "
+                              "it off and each process normalises over its own share of the batch")
+        import atexit
+        from datetime import timedelta
+
+        import torch.distributed as dist
+
+        limit = peer_timeout()
+        if env.main and elastic_store_shared():
+            print("note: torchrun --max-restarts with its shared store: a restarted job can read the failed one's "
+                  "keys and hang; launch every torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 "
+                  "(docs/distributed.md)", file=sys.stderr)
+        self.joined = True
+        if not dist.is_initialized():
+            if use_cuda:
+                torch.cuda.set_device(env.local_rank)
+            dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=TIMEOUT_MINUTES))
+            self.owns_group = True
+            atexit.register(self.close)  # also after an error that never reaches close()
+            self.watchdog = Watchdog(env, limit, torch.device("cuda", env.local_rank) if use_cuda else "cpu")
+            self.watchdog.start()
+        return self
+
+    def close(self) -> None:
+        if not self.joined:
+            return
+        import atexit
+
+        import torch.distributed as dist
+
+        self.joined = False
+        atexit.unregister(self.close)
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+    @contextmanager
+    def peers_watched(self, hint: str):
+        """Inside, a collective that fails because another process vanished raises PeerLost, one line naming
+        what happened and `hint` (how to continue), instead of gloo's or NCCL's traceback; the watchdog's
+        message for a silent peer carries `hint` too."""
+        if self.watchdog is not None:
+            self.watchdog.hint = hint
+        try:
+            yield
+        except RuntimeError as error:
+            if self.env.world_size == 1 or not is_peer_failure(error):
+                raise
+            reason = first_line(error)
+            reason = reason.split("] ", 1)[-1].split(". This is typically")[0].rstrip(". ")  # gloo: drop file:line
+            raise PeerLost(f"rank {self.env.rank}: lost contact with another process of the job ({reason}); "
+                           f"stopped. {hint}") from None
 
 
 def elastic_store_shared() -> bool:
@@ -123,15 +148,6 @@ def elastic_store_shared() -> bool:
     loopback with PyTorch 2.13. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun makes a fresh store each round."""
     return (os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
             and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) > 0)
-
-
-def leave() -> None:
-    import torch.distributed as dist
-
-    if _watchdog is not None:
-        _watchdog.stop()
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def peer_timeout() -> float:
@@ -227,8 +243,6 @@ class Watchdog:
             os._exit(EXIT_PEER_LOST)
 
 
-_watchdog: Watchdog | None = None
-
 
 def is_peer_failure(error: BaseException) -> bool:
     """Whether `error` is a collective or store operation that failed because another process went away."""
@@ -237,24 +251,6 @@ def is_peer_failure(error: BaseException) -> bool:
     text = str(error)
     return isinstance(error, dist.DistError) or (
         isinstance(error, RuntimeError) and any(word in text for word in ("gloo", "NCCL", "Connection")))
-
-
-@contextmanager
-def peers_watched(env: Dist, hint: str):
-    """Inside, a collective that fails because another process vanished raises PeerLost, one line naming what
-    happened and `hint` (how to continue), instead of gloo's or NCCL's traceback; the watchdog's message
-    for a silent peer carries `hint` too."""
-    if _watchdog is not None:
-        _watchdog.hint = hint
-    try:
-        yield
-    except RuntimeError as error:
-        if env.world_size == 1 or not is_peer_failure(error):
-            raise
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        reason = reason.split("] ", 1)[-1].split(". This is typically")[0].rstrip(". ")  # gloo: drop file:line
-        raise PeerLost(f"rank {env.rank}: lost contact with another process of the job ({reason}); "
-                       f"stopped. {hint}") from None
 
 
 def all_sum(values, env: Dist):
@@ -269,8 +265,8 @@ def all_sum(values, env: Dist):
 
 def barrier(env: Dist) -> None:
     """Wait for every rank. Used before leaving training: a rank that exits (and tears down its process group)
-    while rank 0 is still writing the run's files made gloo abort that rank with SIGABRT now and then (3 times
-    in about 15 two-process runs here, always after the last epoch)."""
+    while rank 0 is still writing the run's files can make gloo abort that rank with SIGABRT after the last
+    epoch."""
     if env.world_size > 1:
         import torch.distributed as dist
 
@@ -331,3 +327,18 @@ def agree_to_stop(stop, env: Dist, device, step: int | None = None) -> bool:
     if number.item() and stop.signame is None:
         stop.signame = signal_name(number.item())
     return bool(number.item())
+
+
+# Moved to cnnlab.device; the old names keep working for a release.
+_MOVED = {"select_device": "device", "select_precision": "device"}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        warnings.warn(f"cnnlab.distributed.{name} moved to cnnlab.{_MOVED[name]}.{name}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(f"cnnlab.{_MOVED[name]}"), name)
+    raise AttributeError(f"module 'cnnlab.distributed' has no attribute '{name}'")

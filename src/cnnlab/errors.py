@@ -25,6 +25,17 @@ class ImageError(CnnlabError):
     """An input image for prediction cannot be read."""
 
 
+FIRST_LINE_LIMIT = 300  # characters of a quoted exception: a torch error can run to pages, a message is one line
+
+
+def first_line(error: BaseException) -> str:
+    """How a one-line message quotes an exception raised by torch, the user's code or the OS: the first line of
+    its message (its type's name when the message is empty), cut to FIRST_LINE_LIMIT characters."""
+    lines = str(error).strip().splitlines()
+    text = lines[0].strip() if lines else type(error).__name__
+    return text if len(text) <= FIRST_LINE_LIMIT else text[:FIRST_LINE_LIMIT - 3] + "..."
+
+
 def closest(name: str, choices, n: int = 3, cutoff: float = 0.5) -> list[str]:
     """The entries of `choices` closest to `name` (difflib), best first: the one suggestion rule of cnnlab,
     for unknown names, unknown options of a command and unknown keywords of the Python API."""

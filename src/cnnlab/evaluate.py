@@ -1,6 +1,6 @@
 """The one evaluation of a trained model, used by the trainer after every epoch, by `cnnlab eval` and by every
 view: float32 logits computed under the run's autocast precision and test-time augmentation (a checkpoint
-records both, see cnnlab.rundir.Evaluation), summed exactly (float64, across processes when distributed).
+records both as an Evaluation), summed exactly (float64, across processes when distributed).
 Then accuracy per class, confusions and the like from those logits."""
 from dataclasses import dataclass
 
@@ -9,7 +9,23 @@ import torch.nn.functional as F
 
 from .errors import DatasetError
 from .network import first_tensor
-from .rundir import FLOAT32_EVALUATION, Evaluation
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How a checkpoint's epoch was evaluated, and so how cnnlab.evaluate evaluates it again."""
+
+    precision: str = "float32"  # the autocast dtype's name: float32 (no autocast), bfloat16 or float16
+    tta: bool = False  # average the logits of each image and its mirror
+    batch_size: int = 256
+    channels_last: bool = False
+
+    def to_dict(self) -> dict:
+        return {"precision": self.precision, "tta": self.tta, "batch_size": self.batch_size,
+                "channels_last": self.channels_last}
+
+
+FLOAT32_EVALUATION = Evaluation()
 
 
 AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}  # the precisions a run records

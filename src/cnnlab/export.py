@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ConfigError, ExportError
+from .errors import ConfigError, ExportError, first_line
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt", "pt2": ".pt2"}
 TOLERANCE = 1e-4  # largest absolute difference of the logits allowed between the export and PyTorch
@@ -95,11 +95,6 @@ def _onnx_modules():
     except ImportError:
         raise ConfigError(INSTALL) from None
     return onnx, onnxruntime
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0][:300] if text else type(error).__name__)
 
 
 @contextlib.contextmanager
@@ -195,7 +190,7 @@ def export_model(model: nn.Module, inputs: torch.Tensor, path, format: str = "on
         except ConfigError:
             raise
         except Exception as error:  # each exporter raises its own kinds; all mean this model cannot be exported
-            raise ExportError(f"{path}: PyTorch cannot export this model to {format} ({_first_line(error)})") from None
+            raise ExportError(f"{path}: PyTorch cannot export this model to {format} ({first_line(error)})") from None
         try:
             forward = run(partial)
             with torch.no_grad():
@@ -203,7 +198,7 @@ def export_model(model: nn.Module, inputs: torch.Tensor, path, format: str = "on
                 single = forward(inputs[:1]).float()  # another batch size than the example: the batch is dynamic
         except Exception as error:
             runner = "onnxruntime" if format == "onnx" else "PyTorch"
-            raise ExportError(f"{path}: {runner} cannot run the exported model ({_first_line(error)}); nothing "
+            raise ExportError(f"{path}: {runner} cannot run the exported model ({first_line(error)}); nothing "
                               "written") from None
         if got.shape != expected.shape or single.shape != expected[:1].shape:
             raise ExportError(f"{path}: the exported model gives logits of shape {tuple(got.shape)} for "

@@ -114,7 +114,8 @@ def summarize(model: nn.Module, input_size) -> Summary:
 
     def before(module, args):
         name = names[module]
-        row = LayerRow(name, type(module).__name__, len(stack) + 1, (), sum(p.numel() for p in module.parameters(recurse=False)),
+        row = LayerRow(name, type(module).__name__, len(stack) + 1, (),
+                       sum(p.numel() for p in module.parameters(recurse=False)),
                        sum(p.numel() for p in module.parameters()), 0, 0, not any(True for _ in module.children()))
         rows.append(row)
         stack.append(row)
@@ -180,7 +181,8 @@ def classifier_input_layer(model: nn.Module) -> tuple[nn.Module, str]:
     for module in reversed(modules):
         if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             return module, "output"
-    raise ConfigError(f"{type(model).__name__} has neither a linear layer nor global pooling: no penultimate features to take")
+    raise ConfigError(f"{type(model).__name__} has neither a linear layer nor global pooling: no penultimate features "
+                      "to take")
 
 
 GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -258,4 +260,5 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["LayerRow", "Summary", "classifier_input_layer", "count_params", "penultimate", "summarize", "summary", "to_dot"]
+__all__ = ["LayerRow", "Summary", "classifier_input_layer", "count_params", "penultimate", "summarize", "summary",
+           "to_dot"]

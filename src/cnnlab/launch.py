@@ -2,12 +2,12 @@
 
 PyTorch runs each operation of a step on a team of OpenMP threads that wait for one another at its end. When
 another program holds one of the cores, the thread that shares that core runs only part of the time and every
-operation waits for it, so the whole team crawls: on this 2-core machine with other jobs running, basic-cnn
-trained at ~2,000 images/s with 2 threads, ~4,000 with 2 processes x 1 thread (torchrun; they meet once a step
-instead of once an operation) and ~6,400 with 1 thread (README "Performance", benchmarks/bench_distributed.py).
-On an idle machine the team is the fastest way. So a new run takes one thread per core that is idle when it
-starts, at least one; a smaller choice is said in the run's header and recorded (config.json "threads"), and
---threads N or --deterministic overrides it.
+operation waits for it, so the whole team crawls: on 2 cores shared with other jobs, basic-cnn trains several
+times faster with 1 thread than with 2, and 2 processes x 1 thread (torchrun) fall between, since they meet once
+a step instead of once an operation (README "Performance" has the figures, benchmarks/bench_distributed.py
+measures them). On idle cores the team is the fastest way. So a new run takes one thread per core that is idle
+when it starts, at least one; a smaller choice is said in the run's header and recorded (config.json "threads"),
+and --threads N or --deterministic overrides it.
 """
 import os
 import time

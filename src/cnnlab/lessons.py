@@ -115,7 +115,8 @@ def pool() -> Shown:
     s.show("X", X)
     s.show("max_pool2d(X, 3) (stride defaults to the window)", ops.max_pool2d(X, 3))
     s.show("max_pool2d(X, 3, padding=1, stride=2)", ops.max_pool2d(X, 3, stride=2, padding=1))
-    s.show("max_pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1))", ops.max_pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1)))
+    s.show("max_pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1))",
+           ops.max_pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1)))
     s.show("avg_pool2d(X, 3, padding=1, stride=2) (zero padding counted)", ops.avg_pool2d(X, 3, stride=2, padding=1))
     X = torch.cat((X, X + 1), 1)
     s.show("two channels, max_pool2d(X, 3, padding=1, stride=2): one output channel per input channel",
@@ -254,7 +255,8 @@ LESSONS = [
            "the zero padding, max pooling pads with -inf.", pool, False),
     Lesson("edges", "edge detection on the 6x8 image with K = [[1, -1]]",
            "A 6x8 image, ones outside and zeros in columns 2-5: K = [[1, -1]] marks 1 at white->black and -1 at\n"
-           "black->white edges; on the transposed image it sees nothing (it only detects vertical edges).", edges, True),
+           "black->white edges; on the transposed image it sees nothing (it only detects vertical edges).", edges,
+           True),
     Lesson("learn", "learn the edge kernel from (X, Y) by gradient descent",
            "Recover K from the edge example's input X and output Y alone: a 1x2 convolution without bias, squared\n"
            "error, plain gradient descent; the loss is printed every 2 steps and the kernel ends near [1, -1].",

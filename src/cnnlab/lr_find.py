@@ -39,8 +39,8 @@ class LRFinding:
         stop = f"stopped at lr {self.lrs[-1]:.3g}: loss diverged" if self.diverged else f"reached lr {self.lrs[-1]:.3g}"
         if not self.diverged and self.minimum == self.lrs[-1]:
             stop += " without diverging: the lowest loss is the range's end (a larger --end may find more)"
-        return (f"suggested lr {self.suggestion:.3g} (rule: {self.rule}; lowest smoothed loss at lr {self.minimum:.3g}, "
-                f"steepest descent at lr {self.steepest:.3g}); {len(self.lrs)} steps, {stop}")
+        return (f"suggested lr {self.suggestion:.3g} (rule: {self.rule}; lowest smoothed loss at lr "
+                f"{self.minimum:.3g}, steepest descent at lr {self.steepest:.3g}); {len(self.lrs)} steps, {stop}")
 
 
 def _suggest(lrs: list, smoothed: list) -> tuple[float, float, float]:
@@ -57,13 +57,13 @@ def _suggest(lrs: list, smoothed: list) -> tuple[float, float, float]:
 
 
 def range_test(model, batches, optimizer, *, start: float = START, end: float = END, steps: int = STEPS,
-               smoothing: float = SMOOTHING, diverge: float = DIVERGE, step_fn=None, progress: bool = False) -> LRFinding:
+               smoothing: float = SMOOTHING, diverge: float = DIVERGE, step_fn=None,
+               progress: bool = False) -> LRFinding:
     """Run the range test on `model` with `optimizer` over `batches` (an iterable of (x, y), cycled when it
     runs out). `step_fn(model, x, y)` returns the loss (default: cross-entropy of model(x)). The model and
     optimizer are restored afterwards."""
     import torch
     import torch.nn.functional as F
-
     from tqdm import tqdm
 
     if not 0 < start < end or steps < 2:
@@ -126,17 +126,28 @@ def find_lr_for(config, *, network=None, start: float = START, end: float = END,
                 progress: bool = True, report: bool = True) -> LRFinding:
     """The range test for a training configuration (TrainConfig, any --lr) and the user's own `network` if given
     (cnnlab.network.UserNetwork): the data, model, initial weights, optimizer and augmentation `cnnlab train`
-    would use (cnnlab.trainer.setup), on the training set. No run directory."""
-    from .trainer import forward_loss, make_optimizer, setup
+    would use (cnnlab.prepare.setup), on the training set. No run directory."""
+    from . import distributed
+    from .prepare import setup
 
-    run = setup(dataclasses.replace(config, lr=start), network, progress=progress)
-    optimizer = make_optimizer(run.config, run.net.parameters())
+    with distributed.Session(config.batch_size, config.device, config.sync_bn) as session:
+        prepared = setup(dataclasses.replace(config, lr=start), network, progress=progress, session=session)
+        return find_on(prepared, start=start, end=end, steps=steps, progress=progress, report=report)
+
+
+def find_on(prepared, *, start: float = START, end: float = END, steps: int = STEPS, progress: bool = True,
+            report: bool = True) -> LRFinding:
+    """The range test on a prepared run (cnnlab.prepare.Setup): its model, training batches, optimizer and
+    augmentation; the model and the random state are left as they were, so the run can start from it."""
+    from .steps import forward_loss, make_optimizer
+
+    optimizer = make_optimizer(prepared.config, prepared.net.parameters())
 
     def step(model, x, y):
-        return forward_loss(model, x, y, run.config, run.device.type, run.dtype)[1].float()
+        return forward_loss(model, x, y, prepared.config, prepared.device.type, prepared.dtype)[1].float()
 
-    finding = range_test(run.net, run.train_batches, optimizer, start=start, end=end, steps=steps, step_fn=step,
-                         progress=progress)
+    finding = range_test(prepared.net, prepared.train_batches, optimizer, start=start, end=end, steps=steps,
+                         step_fn=step, progress=progress)
     if report:
         print(f"lr-find: {finding.describe()}", file=sys.stderr)
     return finding

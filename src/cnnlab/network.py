@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, first_line
 
 
 # ---------------------------------------------------------------- references
@@ -44,21 +44,25 @@ def import_reference(reference: str):
             spec.loader.exec_module(module)
         except Exception as error:
             sys.modules.pop(name, None)
-            raise ConfigError(f"--model {reference}: importing {path} failed: {type(error).__name__}: {error}") from None
+            raise ConfigError(f"--model {reference}: importing {path} failed: "
+                              f"{type(error).__name__}: {error}") from None
     else:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as error:
-            raise ConfigError(f"--model {reference}: no module named '{error.name}' (a file? write path/to/file.py:{attr})") from None
+            raise ConfigError(f"--model {reference}: no module named '{error.name}' (a file? write "
+                              f"path/to/file.py:{attr})") from None
         except Exception as error:
-            raise ConfigError(f"--model {reference}: importing {where} failed: {type(error).__name__}: {error}") from None
+            raise ConfigError(f"--model {reference}: importing {where} failed: "
+                              f"{type(error).__name__}: {error}") from None
     try:
         target = module
         for part in attr.split("."):
             target = getattr(target, part)
     except AttributeError:
         names = sorted(n for n, v in vars(module).items() if not n.startswith("_") and callable(v))
-        raise ConfigError(f"--model {reference}: {where} has no '{attr}' (it defines: {', '.join(names) or 'nothing callable'})") from None
+        raise ConfigError(f"--model {reference}: {where} has no '{attr}' (it defines: "
+                          f"{', '.join(names) or 'nothing callable'})") from None
     return target
 
 
@@ -125,7 +129,8 @@ class UserNetwork:
 def stored_network(payload_or_info: dict) -> dict:
     """The "network" record of a checkpoint payload or config.json; registered when absent (older runs)."""
     record = payload_or_info.get("network")
-    return record if isinstance(record, dict) and record.get("kind") in ("reference", "module") else {"kind": "registered"}
+    known = isinstance(record, dict) and record.get("kind") in ("reference", "module")
+    return record if known else {"kind": "registered"}
 
 
 class NeedsModelError(CheckpointError):
@@ -141,7 +146,8 @@ class NeedsModelError(CheckpointError):
         run = f"train --resume {self.path}" if command == "train" else f"{command} {self.path}"
         if reference:
             return (f"{self.path} was trained with your network {reference}; cnnlab never imports code a run names: "
-                    f"pass it yourself, cnnlab {run} --model {reference} (from Python: model={reference.rsplit(':', 1)[-1]})")
+                    f"pass it yourself, cnnlab {run} --model {reference} (from Python: "
+                    f"model={reference.rsplit(':', 1)[-1]})")
         return (f"{self.path} was trained with your own network '{label}' (defined in a script or notebook); pass "
                 f"it: model={label} from Python, or cnnlab {run} --model FILE.py:{label.rsplit('.', 1)[-1]}")
 
@@ -195,7 +201,7 @@ def locate_failure(net: nn.Module, x: torch.Tensor, label: str) -> ConfigError |
             net(x)
         return None
     except Exception as error:  # the user's forward may raise anything; we only describe it
-        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         given = f"{label} rejects input {list(x.shape)}"
         if stack:
             module, args = stack[-1]
@@ -225,11 +231,6 @@ def _step(net, x, dtype, channels_last: bool) -> Exception | None:
         return None
     except Exception as error:
         return error
-
-
-def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:160]
 
 
 @dataclass
@@ -269,16 +270,17 @@ def probe(net: nn.Module, x: torch.Tensor, num_classes: int, label: str, dtype, 
     net.to(memory_format=torch.contiguous_format)
     if chosen is None:
         raise locate_failure(net, x, label) or ConfigError(
-            f"{label} cannot train on input {list(x.shape)}: {_reason(failures[(False, None)] if (False, None) in failures else next(iter(failures.values())))}")
+            f"{label} cannot train on input {list(x.shape)}: "
+            f"{first_line(failures[(False, None)] if (False, None) in failures else next(iter(failures.values())))}")
     cl, dt = chosen
     notices = []
     if channels_last and not cl:
         notices.append(f"channels_last turned off for {label}: its forward fails on channels-last tensors "
-                       f"({_reason(failures[(True, dtype)])}); training in the standard memory format")
+                       f"({first_line(failures[(True, dtype)])}); training in the standard memory format")
     if dtype is not None and dt is None:
         first = failures.get((cl, dtype))
         notices.append(f"{str(dtype).replace('torch.', '')} autocast turned off for {label}: its forward fails "
-                       f"under it ({_reason(first) if first else 'see above'}); training in float32")
+                       f"under it ({first_line(first) if first else 'see above'}); training in float32")
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         was_training = net.training
         net.eval()

@@ -103,12 +103,14 @@ def _taps(xp: torch.Tensor, kernel, stride, out_hw) -> list[torch.Tensor]:
 
 def _check_conv(x: torch.Tensor, weight: torch.Tensor) -> None:
     if x.dim() != 4 or weight.dim() != 4:
-        raise ValueError(f"conv2d expects x (N, C, H, W) and weight (O, C, kh, kw), got {tuple(x.shape)} and {tuple(weight.shape)}")
+        raise ValueError(f"conv2d expects x (N, C, H, W) and weight (O, C, kh, kw), got {tuple(x.shape)} and "
+                         f"{tuple(weight.shape)}")
     if x.shape[1] != weight.shape[1]:
         raise ValueError(f"x has {x.shape[1]} channels but weight expects {weight.shape[1]}")
 
 
-def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0) -> torch.Tensor:
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1,
+           padding=0) -> torch.Tensor:
     """Batched 2-D cross-correlation, F.conv2d's semantics: x (N, C, H, W) or (C, H, W), weight (O, C, kh, kw),
     bias (O,); stride and padding an int or (h, w). One matrix product (O, C*kh*kw) @ (C*kh*kw, N*oh*ow): the
     windows are built channel-first so stacking the taps yields that matrix with no transposing copy."""
@@ -162,8 +164,10 @@ def col2im(cols: torch.Tensor, output_size, kernel_size, stride=1, padding=0) ->
     return out[:, :, ph:ph + h, pw:pw + w]
 
 
-def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0) -> torch.Tensor:
-    """conv2d as the notes on d2l 6.2's exercises write it: im2col rows (N, oh*ow, C*kh*kw) @ flattened kernels (C*kh*kw, O)."""
+def conv2d_im2col(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1,
+                  padding=0) -> torch.Tensor:
+    """conv2d as the notes on d2l 6.2's exercises write it: im2col rows (N, oh*ow, C*kh*kw) @ flattened kernels
+    (C*kh*kw, O)."""
     _check_conv(x, weight)
     n, (o, _, kh, kw) = x.shape[0], weight.shape
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
@@ -318,7 +322,8 @@ class ScratchMaxPool2d(nn.Module):
         _require("ScratchMaxPool2d", "return_indices", return_indices, False)
         _require("ScratchMaxPool2d", "ceil_mode", ceil_mode, False)
         # stored as given, like nn.MaxPool2d (stride None means the window)
-        self.kernel_size, self.stride, self.padding = kernel_size, stride if stride is not None else kernel_size, padding
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = stride if stride is not None else kernel_size
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, x):
@@ -329,14 +334,17 @@ class ScratchMaxPool2d(nn.Module):
 
 
 class ScratchAvgPool2d(nn.Module):
-    """Drop-in nn.AvgPool2d on `avg_pool2d`; ceil_mode, count_include_pad=False and divisor_override raise ConfigError."""
+    """Drop-in nn.AvgPool2d on `avg_pool2d`; ceil_mode, count_include_pad=False and divisor_override raise
+    ConfigError."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
         _require("ScratchAvgPool2d", "ceil_mode", ceil_mode, False)
         _require("ScratchAvgPool2d", "count_include_pad", count_include_pad, True)
         _require("ScratchAvgPool2d", "divisor_override", divisor_override, None)
-        self.kernel_size, self.stride, self.padding = kernel_size, stride if stride is not None else kernel_size, padding
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = stride if stride is not None else kernel_size
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, x):
@@ -359,7 +367,8 @@ def _scratch_copy(m: nn.Module) -> nn.Module | None:
     elif isinstance(m, nn.MaxPool2d):
         twin = ScratchMaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, m.return_indices, m.ceil_mode)
     elif isinstance(m, nn.AvgPool2d):
-        twin = ScratchAvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad, m.divisor_override)
+        twin = ScratchAvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad,
+                                m.divisor_override)
     else:
         return None
     return twin.train(m.training)

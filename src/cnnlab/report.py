@@ -8,6 +8,7 @@ import sys
 from tqdm import tqdm
 
 from .config import OWN_NETWORK_FAMILY, own_network_defaults
+from .hints import likely_causes
 from .notebook import LiveFigure, Progress, bar, in_notebook
 
 
@@ -26,7 +27,6 @@ def openmp_note(threads: int) -> str | None:
 def default_reporter():
     """NotebookReporter in a Jupyter kernel, else ConsoleReporter."""
     return NotebookReporter() if in_notebook() else ConsoleReporter()
-from .hints import likely_causes
 
 
 def plural(n: int, word: str) -> str:
@@ -78,7 +78,8 @@ class ConsoleReporter:
         self.info, self.hinted = info, False
         for line in header(info, run_dir, self.notes):
             print(line, file=self.file)
-        print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} {'sec':>6}",
+        print(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} {'test_acc':>8} {'img/s':>8} "
+              f"{'sec':>6}",
               file=self.file)
 
     def epoch_start(self, epoch: int, steps: int, done: int) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from . import pretrained
 from .checkpoint import atomic_write_text, read_torch_file, save_checkpoint, weights_mismatch
 from .errors import CheckpointError, ConfigError, closest
+from .evaluate import FLOAT32_EVALUATION, Evaluation
 from .validate import check_payload, read_config_json, read_metrics_csv
 
 CONFIG, METRICS, LAST, BEST, CURVES = "config.json", "metrics.csv", "last.pt", "best.pt", "curves.png"
@@ -56,7 +57,8 @@ def prepare(path) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise ConfigError(f"cannot write run directory {path}: {error.strerror or error}; choose another with --out") from None
+        raise ConfigError(f"cannot write run directory {path}: {error.strerror or error}; "
+                          "choose another with --out") from None
     return path
 
 
@@ -159,23 +161,6 @@ def read_run(run_dir) -> tuple[dict, list[dict]]:
 
 
 # ---------------------------------------------------------------- the checkpoint payload
-@dataclass(frozen=True)
-class Evaluation:
-    """How a checkpoint's epoch was evaluated, and so how cnnlab.evaluate evaluates it again."""
-
-    precision: str = "float32"  # the autocast dtype's name: float32 (no autocast), bfloat16 or float16
-    tta: bool = False  # average the logits of each image and its mirror
-    batch_size: int = 256
-    channels_last: bool = False
-
-    def to_dict(self) -> dict:
-        return {"precision": self.precision, "tta": self.tta, "batch_size": self.batch_size,
-                "channels_last": self.channels_last}
-
-
-FLOAT32_EVALUATION = Evaluation()
-
-
 def checkpoint_payload(*, weights: dict, config: dict, classes, normalize, input_size: int, evaluation: Evaluation,
                        training: dict, version: str, in_channels: int = 1, network: dict | None = None) -> dict:
     """What last.pt and best.pt hold: enough to rebuild and evaluate the model (weights, config, classes,

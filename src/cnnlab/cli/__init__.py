@@ -5,8 +5,8 @@ import re
 import sys
 from importlib import import_module
 
-from ..version import __version__
 from ..errors import CnnlabError, closest, unknown_option
+from ..version import __version__
 
 # One module per group of commands; each adds its subcommands with set_defaults(func=handler).
 COMMAND_MODULES = ["data", "models", "train", "views", "conv", "tools", "explore"]
@@ -17,8 +17,9 @@ SYNONYMS = {"--n": "--limit", "--num": "--limit", "--count": "--limit", "--test-
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with cnnlab's rule for a wrong flag: the command it was given to names it, suggests the closest
-    option of that command (or the one it calls the same idea by) and shows that command's usage."""
+    """argparse with cnnlab's rule for bad input: one line on stderr and exit status 2, as every cnnlab error. A
+    wrong flag is named by the command it was given to, with the closest option of that command (or the one it
+    calls the same idea by); the line ends pointing at that command's --help instead of printing its usage."""
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
@@ -38,7 +39,7 @@ class Parser(argparse.ArgumentParser):
             close = closest(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)), n=2, cutoff=0.6)
             if close:
                 message = f"{message}: did you mean {' or '.join(close)}?"
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         message = error.for_command(args.command) if hasattr(error, "for_command") else error
-        if not getattr(error, "every_rank", False) or _rank_zero():  # under torchrun, an error all ranks share: rank 0's
+        # under torchrun, an error all ranks share: rank 0's
+        if not getattr(error, "every_rank", False) or _rank_zero():
             print(f"cnnlab: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -37,7 +37,8 @@ def register(commands):
                        description="How large a patch of the input one element sees after each convolution or pooling "
                                    "layer: r += (k - 1) * jump; jump *= stride. Give a registered MODEL (see "
                                    "'cnnlab models') or a stack with --layers.",
-                       epilog="examples: cnnlab conv receptive-field lenet; cnnlab conv receptive-field --layers 3 3 2:2 3")
+                       epilog="examples: cnnlab conv receptive-field lenet; "
+                              "cnnlab conv receptive-field --layers 3 3 2:2 3")
     p.add_argument("model", nargs="?", help="registered model name, e.g. lenet")
     p.add_argument("--layers", nargs="+", metavar="K[:S]",
                    help="a stack of layers instead of a model: kernel K (int or HxW) and optional stride S, e.g. 5 2:2")
@@ -70,7 +71,8 @@ def run_size(args):
     else:
         raise ConfigError(f"--padding must be a non-negative integer or 'same', not {args.padding!r}")
     out = ops.conv_output_size(args.n, args.k, p, args.stride)
-    print(f"output size = floor((n - k + 2p) / s) + 1 = floor(({args.n} - {args.k} + 2*{p}) / {args.stride}) + 1 = {out}")
+    print(f"output size = floor((n - k + 2p) / s) + 1 = floor(({args.n} - {args.k} + 2*{p}) / {args.stride}) + 1 = "
+          f"{out}")
 
 
 def _parse_layer(token: str):
@@ -104,7 +106,8 @@ def run_receptive_field(args):
     hw = lambda pair: f"{pair[0]}x{pair[1]}"  # noqa: E731
     print(f"{'layer':<28} {'type':<12} {'kernel':>7} {'stride':>7} {'jump':>7} {'receptive field':>16}")
     for r in rows:
-        print(f"{r['name']:<28} {r['kind']:<12} {hw(r['kernel']):>7} {hw(r['stride']):>7} {hw(r['jump']):>7} {hw(r['size']):>16}")
+        print(f"{r['name']:<28} {r['kind']:<12} {hw(r['kernel']):>7} {hw(r['stride']):>7} {hw(r['jump']):>7} "
+              f"{hw(r['size']):>16}")
     print(f"{what}: one element after the last layer sees a {hw(rows[-1]['size'])} patch of the input")
     if args.model and not ops.is_plain_stack(source):
         print(f"note: {args.model} is not a plain nn.Sequential stack; layers on parallel branches (Inception, "

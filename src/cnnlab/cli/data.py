@@ -1,4 +1,5 @@
 """`cnnlab datasets` and `cnnlab download`: what data is available, from where, and how to get it."""
+from .options import add_data_dir
 
 
 def register(commands):
@@ -6,7 +7,7 @@ def register(commands):
                             description="List the named data sets with their sizes and where each is found. Any "
                                         "folder of class sub-folders of images is a data set too: --dataset "
                                         "folder:PATH.")
-    p.add_argument("--data-dir", help="directory holding data set files (default: $CNNLAB_DATA, cache, system)")
+    add_data_dir(p)
     p.set_defaults(func=run_datasets)
 
     p = commands.add_parser("download", help="download a data set into the user cache (MD5-checked)")
@@ -35,7 +36,8 @@ def run_datasets(args):
             directory = locate(name, args.data_dir)
             where = str(directory) if directory else "not available (cnnlab download %s)" % name
         print(f"{name:<16} {spec.sizes[0]:>7,} {spec.sizes[1]:>7,} {len(spec.classes):>7}  {_stats(spec):<13} {where}")
-    print(f"{'folder:PATH':<16} {'':>7} {'':>7} {'':>7}  {'from the data':<13} your images: PATH/CLASS/*.png|jpg|bmp|webp, "
+    print(f"{'folder:PATH':<16} {'':>7} {'':>7} {'':>7}  {'from the data':<13} your images: "
+          "PATH/CLASS/*.png|jpg|bmp|webp, "
           "or PATH/train/CLASS/ and PATH/test/CLASS/")
 
 

@@ -1,6 +1,7 @@
 """`cnnlab explore` (a local web page showing what a CNN sees) and `cnnlab explain` (Grad-CAM and saliency PNG)."""
 import argparse
 
+from .options import add_data_dir, add_invert
 from .views import add_checkpoint
 
 
@@ -61,17 +62,16 @@ def register(commands):
 
     p = commands.add_parser("explain", help="Grad-CAM and saliency maps of one image, as a PNG",
                             description="Why did the network choose its class? Draw the input, Grad-CAM (where "
-                                        "the evidence for the class lies, at the last layer with a spatial map by default) and "
-                                        "gradient saliency (which pixels move the class score most), alone and "
-                                        "over the input.")
+                                        "the evidence for the class lies, at the last layer with a spatial map by "
+                                        "default) and gradient saliency (which pixels move the class score most), "
+                                        "alone and over the input.")
     add_checkpoint(p)
     p.add_argument("image", nargs="?", help="an image file (PNG, JPEG, ...); default: a test image (--index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
     p.add_argument("--target", help="class to explain, by name or number (default: the predicted one)")
     p.add_argument("--layer", help="module for Grad-CAM, e.g. 'net.3' (default: the last layer with a spatial map)")
-    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
-                   help="invert IMAGE: auto inverts when its border is light (default: auto)")
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_invert(p)
+    add_data_dir(p, run=True)
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: beside the checkpoint, explain.png)")
     p.set_defaults(func=run_explain)
 

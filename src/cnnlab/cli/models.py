@@ -12,8 +12,10 @@ def register(commands):
     p.add_argument("--input-size", nargs=3, type=int, metavar=("C", "H", "W"),
                    help="input channels, height, width (default: 1 channel at the model's input size)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default: 10)")
-    p.add_argument("--depth", type=int, default=None, metavar="N", help="show layers nested at most N deep (default: all)")
-    p.add_argument("--graph", metavar="FILE", help="also write the data-flow diagram: FILE.dot, or .svg/.png/.pdf rendered by Graphviz 'dot'")
+    p.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="show layers nested at most N deep (default: all)")
+    p.add_argument("--graph", metavar="FILE",
+                   help="also write the data-flow diagram: FILE.dot, or .svg/.png/.pdf rendered by Graphviz 'dot'")
     p.set_defaults(func=run_summary)
 
 
@@ -29,8 +31,9 @@ def _meta_model(name, **kwargs):
 
 
 def run_models(args):
-    from ..config import FAMILIES, as_flags
+    from ..config import as_flags
     from ..errors import unknown_name
+    from ..families import FAMILIES
     from ..inspect import count_params
     from ..models import list_models, model_info
 
@@ -76,7 +79,8 @@ def run_summary(args):
     print(f"{args.model}: {info.description}  [{info.source}]")
     summary(model, (channels, height, width), depth=args.depth)
     if info.min_size is not None:
-        print(f"Accepts inputs from {info.min_size}x{info.min_size} (global pooling); trained at {info.input_size}x{info.input_size}.")
+        print(f"Accepts inputs from {info.min_size}x{info.min_size} (global pooling); trained at "
+              f"{info.input_size}x{info.input_size}.")
     if args.graph:
         path = Path(args.graph)
         if path.suffix not in (".dot", ".svg", ".png", ".pdf"):
@@ -89,9 +93,11 @@ def run_summary(args):
         if path.suffix == ".dot":
             print(f"wrote {dot_path}")
         elif shutil.which("dot") is None:
-            print(f"wrote {dot_path}; Graphviz 'dot' is not installed, so no {path.suffix} (render with: dot -T{path.suffix[1:]} {dot_path} -o {path})")
+            print(f"wrote {dot_path}; Graphviz 'dot' is not installed, so no {path.suffix} (render with: dot "
+                  f"-T{path.suffix[1:]} {dot_path} -o {path})")
         else:
-            rendered = subprocess.run(["dot", f"-T{path.suffix[1:]}", str(dot_path), "-o", str(path)], capture_output=True, text=True)
+            rendered = subprocess.run(["dot", f"-T{path.suffix[1:]}", str(dot_path), "-o", str(path)],
+                                      capture_output=True, text=True)
             if rendered.returncode != 0:
                 raise ConfigError(f"wrote {dot_path}, but 'dot' failed to render {path}: {rendered.stderr.strip()}")
             print(f"wrote {dot_path} and {path}")

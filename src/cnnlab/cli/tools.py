@@ -3,6 +3,7 @@ torch.export; export.py)."""
 from dataclasses import fields
 
 from ..config import RECIPES, TrainConfig
+from .options import add_data_dir, given
 from .train import add_config_flags
 from .views import add_checkpoint
 
@@ -44,7 +45,7 @@ def register(commands):
     p.add_argument("--out", metavar="FILE", help="output file (default: beside the checkpoint, model.onnx, "
                    "model.ts.pt or model.pt2)")
     p.add_argument("--images", type=int, default=64, help="test images to check the export on (default: 64)")
-    p.add_argument("--data-dir", help="directory holding the run's data set (default: the run's)")
+    add_data_dir(p, run=True)
     p.set_defaults(func=run_export)
 
 
@@ -53,10 +54,9 @@ def run_lr_find(args):
     from ..data import dataset_label
     from ..lr_find import find_lr_for, plot_finding
 
-    options = {f.name for f in fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in options and v is not None}
-    given.update(tensorboard=None, out=None)  # nothing of a run is written
-    config = resolve({**given, "model": args.model, "recipe": args.recipe, "lr": 1.0})  # lr: replaced by the test
+    options = given(args, {f.name for f in fields(TrainConfig)})
+    options.update(tensorboard=None, out=None)  # nothing of a run is written
+    config = resolve({**options, "model": args.model, "recipe": args.recipe, "lr": 1.0})  # lr: replaced by the test
     finding = find_lr_for(config, start=args.start, end=args.end, steps=args.steps, report=False)
     plot = args.plot or f"runs/lr-find/{dataset_label(config.model)}-{dataset_label(config.dataset)}.png"
     path = plot_finding(finding, plot, title=f"{config.model} on {config.dataset}, {config.optimizer}, "

@@ -6,8 +6,10 @@ import sys
 import typing
 from dataclasses import fields
 
-from ..config import FAMILIES, RECIPES, TrainConfig
-from .views import MODEL_HELP, add_checkpoint, model_arg
+from ..config import RECIPES, TrainConfig
+from ..families import FAMILIES
+from .options import MODEL_HELP, add_data_dir, add_model_ref, given
+from .views import add_checkpoint, model_arg
 
 _SKIP = ("model", "recipe")  # positional / handled separately
 
@@ -49,8 +51,8 @@ def register(commands):
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", nargs="?", help="model name (default: the recipe's, else basic-cnn), or your own "
                    "network as an import reference (see --model)")
-    p.add_argument("--model", dest="model_ref", metavar="MODEL", help=MODEL_HELP + "; with --resume, the same "
-                   "network again (needed for a run of your own network)")
+    add_model_ref(p, MODEL_HELP + "; with --resume, the same network again (needed for a run of your own network)",
+                  dest="model_ref", metavar="MODEL")
     p.add_argument("--recipe", help="preset: " + ", ".join(RECIPES))
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt "
                    "(with its saved settings: --epochs may extend it, --device and --threads move it; the original "
@@ -65,7 +67,7 @@ def register(commands):
                                         "one metrics.csv holds for that epoch.")
     add_checkpoint(p, limit=True)
     p.add_argument("--dataset", help="data set to evaluate on (default: the one it was trained on)")
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_data_dir(p, run=True)
     p.add_argument("--per-class", action="store_true", help="also print accuracy per class")
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: the run's test batch)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -81,25 +83,25 @@ def run_train(args):
     from ..signals import StopFlag
 
     with StopFlag() as stop:
+        from .. import distributed
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
-        from .. import distributed
-        from ..trainer import Interrupted, build_run, restart_state, resume_settings, train_run, user_network
+        from ..resume_policy import restart_state, resume_settings
+        from ..trainer import Interrupted, build_run, train_run, user_network
 
         note = None  # why fewer threads than cores (cnnlab.launch): said in the run's header
-        options = {f.name for f in fields(TrainConfig)} - {"model"}
-        given = {k: v for k, v in vars(args).items() if k in options and v is not None}
+        options = given(args, {f.name for f in fields(TrainConfig)} - {"model"})
         model = model_arg(args)
         network = user_network(model)  # imports a reference now: the user named it on this command line
         if args.resume:
             if args.overwrite:
                 raise ConfigError("give --resume (continue the run) or --overwrite (start it again), not both")
             # the original command's own options may be repeated; resume_settings refuses those that differ
-            config, payload = resume_settings(args.resume, model if network is None else network, **given)
+            config, payload = resume_settings(args.resume, model if network is None else network, **options)
             run = build_run(config, args.resume, payload, network)
         else:
-            config = resolve({**given, "model": network.label if network else model, "recipe": args.recipe},
+            config = resolve({**options, "model": network.label if network else model, "recipe": args.recipe},
                              own_network=network is not None)
             # torchrun divides the cores; --deterministic takes them all, whatever the load
             if config.threads is None and not config.deterministic and distributed.this_process().world_size == 1:
@@ -107,9 +109,12 @@ def run_train(args):
 
                 threads, note = default_threads()
                 config = dataclasses.replace(config, threads=threads)
-            restarted = restart_state(config, network)  # torchrun --max-restarts: the job continues its own run
-            run = (build_run(restarted[0], config.out, restarted[1], network) if restarted
-                   else build_run(config, network=network))
+            # the run's one session in a torchrun job, joined here: the ranks first agree whether torchrun
+            # restarted them (--max-restarts), and then the job continues its own run
+            session = distributed.Session(config.batch_size, config.device, config.sync_bn).join()
+            restarted = restart_state(config, network, session)
+            run = (build_run(restarted[0], config.out, restarted[1], network, session) if restarted
+                   else build_run(config, network=network, session=session))
         try:
             history = train_run(run, ConsoleReporter(notes=[note] if note else ()), stop)
         except Interrupted as stopped:
@@ -124,7 +129,7 @@ def run_train(args):
 
 
 def run_eval(args):
-    from ..distributed import select_device
+    from ..device import select_device
     from ..errors import ConfigError
     from ..evaluate import evaluate, per_class_accuracy, shown_accuracy, untested_warning
     from ..trained import load_trained

@@ -1,40 +1,35 @@
 """`cnnlab show`, `plot`, `predict`, `confusion`, `tsne`, `features`, `kernels` and `compare`: every view
 writes a PNG (see cnnlab.views) and prints its path."""
 
+from ..config import DATASET_HELP
+from .options import add_data_dir, add_invert, add_limit, add_model_ref
+
 CHECKPOINT_HELP = "a .pt checkpoint, or a run directory (its best.pt, else last.pt; see --last)"
 LAST_HELP = "for a run directory, read its last.pt instead of best.pt"
 LIMIT_HELP = ("use only the first N test images (default: those the run was evaluated on, all unless it was trained "
               "with --test-limit)")
 
 
-MODEL_HELP = ("your own network as an import reference, package.module:callable or path/to/file.py:callable "
-              "(a class or function returning an nn.Module, called without arguments)")
-
-
 def add_checkpoint(p, limit: bool = False) -> None:
     """The CHECKPOINT argument and --last, --model (and --limit) of every command that reads a trained run."""
     p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--last", action="store_true", help=LAST_HELP)
-    p.add_argument("--model", metavar="REF", help=MODEL_HELP + ": needed for a run of your own network, whose "
-                   "reference cnnlab never imports by itself")
+    add_model_ref(p)
     if limit:
-        p.add_argument("--limit", type=int, help=LIMIT_HELP)
+        add_limit(p, None, LIMIT_HELP)
 
 
 BESIDE = "default: beside the checkpoint"
-INVERT_HELP = ("invert image files: auto inverts when the border is light (dark drawing on paper), because the "
-               "training images are light on dark (default: auto)")
 
 
 def register(commands):
     p = commands.add_parser("show", help="a grid of a data set's images with their class names",
                             description="Draw the first N images of a data set split with their class names.")
-    p.add_argument("dataset", help="mnist, fashion-mnist or synthetic")
-    p.add_argument("--limit", type=int, metavar="N",
-                   help="show the first N images (default: 16, or the whole split when smaller; at most 100 fit one "
-                        "picture)")
+    p.add_argument("dataset", help=DATASET_HELP)
+    add_limit(p, None, "show the first N images (default: 16, or the whole split when smaller; at most 100 fit one "
+                       "picture)")
     p.add_argument("--split", choices=["train", "test"], default="test", help="(default: test)")
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_data_dir(p)
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: runs/show/DATASET-SPLIT.png)")
     p.set_defaults(func=run_show)
 
@@ -55,11 +50,10 @@ def register(commands):
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--dataset", help="without IMAGE: data set to take test images from "
                                      "(default: the one the model was trained on)")
-    p.add_argument("--limit", type=int, default=10, metavar="N",
-                   help="without IMAGE: use the first N test images (default: 10; more than the test set has: "
-                        "all of them; all are listed, the picture shows the first 100)")
-    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_limit(p, 10, "without IMAGE: use the first N test images (default: 10; more than the test set has: all of "
+                     "them; all are listed, the picture shows the first 100)")
+    add_invert(p)
+    add_data_dir(p, run=True)
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, predict.png; for IMAGE files "
                    "predict_IMAGE.png, named after the first)")
     p.set_defaults(func=run_predict)
@@ -69,19 +63,19 @@ def register(commands):
                                         "accuracy, print the most confused pairs, and draw the most confidently "
                                         "wrong images (a second PNG named like the first, ending in _mistakes).")
     add_checkpoint(p, limit=True)
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_data_dir(p, run=True)
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, confusion.png)")
     p.set_defaults(func=run_confusion)
 
     p = commands.add_parser("tsne", help="t-SNE map of the last hidden layer's features, coloured by class",
                             description="Embed the features the classifier sees (the last hidden layer) of the "
-                                        "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN tutorial does.")
+                                        "first N test images in 2-D with t-SNE (scikit-learn), as Morvan's CNN "
+                                        "tutorial does.")
     add_checkpoint(p)
-    p.add_argument("--limit", type=int, default=2000, metavar="N",
-                   help="use the first N test images (default: 2000, or all when the test set is smaller; t-SNE "
-                        "time grows faster than linearly)")
+    add_limit(p, 2000, "use the first N test images (default: 2000, or all when the test set is smaller; t-SNE "
+                       "time grows faster than linearly)")
     p.add_argument("--seed", type=int, default=0, help="t-SNE random state (default: 0)")
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_data_dir(p, run=True)
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, tsne.png)")
     p.set_defaults(func=run_tsne)
 
@@ -93,10 +87,10 @@ def register(commands):
     add_checkpoint(p)
     p.add_argument("image", nargs="?", metavar="IMAGE", help="an image file (default: a test image, see --index)")
     p.add_argument("--index", type=int, default=0, help="without IMAGE: which test image (default: 0)")
-    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto", help=INVERT_HELP)
+    add_invert(p)
     p.add_argument("--max-layers", type=int, default=12, metavar="N",
                    help="draw at most N layers (2-24), evenly spaced, first and last included (default: 12)")
-    p.add_argument("--data-dir", help="directory with the IDX files")
+    add_data_dir(p, run=True)
     p.add_argument("--out", metavar="FILE", help=f"PNG to write ({BESIDE}, features.png)")
     p.set_defaults(func=run_features)
 

@@ -4,7 +4,8 @@ from torch import nn
 from .registry import register_model
 
 
-@register_model("alexnet", description="AlexNet (d2l): 5 convs, 3 max-pools, 6400 -> 4096 -> 4096, dropout", source="d2l 7.1, Krizhevsky 2012", input_size=224, family="deep")
+@register_model("alexnet", description="AlexNet (d2l): 5 convs, 3 max-pools, 6400 -> 4096 -> 4096, dropout",
+                source="d2l 7.1, Krizhevsky 2012", input_size=224, family="deep")
 def alexnet(num_classes=10, in_channels=1):
     return nn.Sequential(
         # padding 1 as in d2l (the paper's 227 input has none), so 224 -> 54

@@ -7,7 +7,8 @@ from torch import nn
 from .registry import register_model
 
 
-@register_model("basic-cnn", description="Liu Er's basic CNN: conv 10 -> conv 20 -> fc 320", source="Liu Er, lecture 10", family="plain")
+@register_model("basic-cnn", description="Liu Er's basic CNN: conv 10 -> conv 20 -> fc 320",
+                source="Liu Er, lecture 10", family="plain")
 def basic_cnn(num_classes=10, in_channels=1):
     return nn.Sequential(
         nn.Conv2d(in_channels, 10, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (N, 10, 12, 12)
@@ -17,13 +18,16 @@ def basic_cnn(num_classes=10, in_channels=1):
     )
 
 
-@register_model("morvan-cnn", description="Morvan's CNN: conv 16 -> conv 32 ('same' 5x5) -> fc 32*7*7", source="Morvan's tutorial 401", family="plain")
+@register_model("morvan-cnn", description="Morvan's CNN: conv 16 -> conv 32 ('same' 5x5) -> fc 32*7*7",
+                source="Morvan's tutorial 401", family="plain")
 def morvan_cnn(num_classes=10, in_channels=1):
     # Morvan's tutorial 401 returns (logits, flattened features); here forward returns logits and
     # cnnlab.inspect.penultimate(model, x) gives the (N, 1568) features for t-SNE.
     return nn.Sequential(
-        nn.Sequential(nn.Conv2d(in_channels, 16, kernel_size=5, stride=1, padding=2), nn.ReLU(), nn.MaxPool2d(2)),  # (N, 16, 14, 14)
-        nn.Sequential(nn.Conv2d(16, 32, kernel_size=5, stride=1, padding=2), nn.ReLU(), nn.MaxPool2d(2)),  # (N, 32, 7, 7)
+        # (N, 16, 14, 14)
+        nn.Sequential(nn.Conv2d(in_channels, 16, kernel_size=5, stride=1, padding=2), nn.ReLU(), nn.MaxPool2d(2)),
+        # (N, 32, 7, 7)
+        nn.Sequential(nn.Conv2d(16, 32, kernel_size=5, stride=1, padding=2), nn.ReLU(), nn.MaxPool2d(2)),
         nn.Flatten(),  # (N, 1568)
         nn.Linear(32 * 7 * 7, num_classes),
     )
@@ -87,12 +91,16 @@ class ResidualBlock(nn.Module):
         return F.relu(x + y)  # add first, then activate
 
 
-@register_model("inception-cnn", description="Liu Er's Inception CNN: conv 10 -> InceptionA -> conv 20 -> InceptionA -> fc 1408", source="Liu Er, lecture 11", family="plain")
+@register_model("inception-cnn",
+                description="Liu Er's Inception CNN: conv 10 -> InceptionA -> conv 20 -> InceptionA -> fc 1408",
+                source="Liu Er, lecture 11", family="plain")
 def inception_cnn(num_classes=10, in_channels=1):
     return InceptionNet(num_classes, in_channels)
 
 
-@register_model("residual-cnn", description="Liu Er's residual CNN: conv 16 -> ResidualBlock -> conv 32 -> ResidualBlock -> fc 512", source="Liu Er, lecture 11", family="plain")
+@register_model("residual-cnn",
+                description="Liu Er's residual CNN: conv 16 -> ResidualBlock -> conv 32 -> ResidualBlock -> fc 512",
+                source="Liu Er, lecture 11", family="plain")
 def residual_cnn(num_classes=10, in_channels=1):
     return nn.Sequential(
         nn.Conv2d(in_channels, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, 12, 12)

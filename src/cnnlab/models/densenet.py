@@ -9,7 +9,8 @@ from .registry import register_model
 
 def conv_block(in_channels, out_channels):
     """BN, ReLU, 3x3 conv: the pre-activation order DenseNet uses."""
-    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
+    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(),
+                         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
 
 
 class DenseBlock(nn.Module):
@@ -35,7 +36,8 @@ def transition_block(in_channels, out_channels):
 
 def make_densenet(layers=(4, 4, 4, 4), growth_rate=32, num_classes=10, in_channels=1):
     """`layers[i]` convs in dense block i; a transition halving channels and size between blocks.
-    Shapes are for 96x96 input with the defaults (d2l's): channels 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248."""
+    Shapes are for 96x96 input with the defaults (d2l's):
+    channels 64 -> 192 -> 96 -> 224 -> 112 -> 240 -> 120 -> 248."""
     stages, channels = [], 64
     for i, num_convs in enumerate(layers):
         block = DenseBlock(num_convs, channels, growth_rate)
@@ -46,7 +48,8 @@ def make_densenet(layers=(4, 4, 4, 4), growth_rate=32, num_classes=10, in_channe
             channels //= 2
     return nn.Sequential(OrderedDict(
         stem=nn.Sequential(
-            nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), nn.BatchNorm2d(64), nn.ReLU(),  # (N, 64, 48, 48)
+            # (N, 64, 48, 48)
+            nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), nn.BatchNorm2d(64), nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),  # (N, 64, 24, 24)
         ),
         stages=nn.Sequential(*stages),  # (N, 248, 3, 3)

@@ -13,7 +13,8 @@ def nin_block(in_channels, out_channels, kernel_size, stride, padding):
     )
 
 
-@register_model("nin", description="NiN (d2l): nin_blocks (conv + two 1x1 convs), one channel per class, global average pool",
+@register_model("nin",
+                description="NiN (d2l): nin_blocks (conv + two 1x1 convs), one channel per class, global average pool",
                 source="d2l 7.3, Lin 2013", input_size=224, min_size=67, family="deep")
 def nin(num_classes=10, in_channels=1):
     return nn.Sequential(

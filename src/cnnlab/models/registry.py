@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 from ..errors import ConfigError, unknown_name
+from ..families import FAMILIES
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,16 @@ class ModelInfo:
     input_size: int  # the side its source trains it at (images are resized to it)
     min_size: int | None  # smallest side accepted by a net ending in global pooling; None: input_size only
     source: str  # where it comes from: the course lecture, the d2l section, the paper
-    family: str | None = None  # its training defaults without a recipe (cnnlab.config.FAMILIES); None: TrainConfig's
+    family: str | None = None  # its training defaults without a recipe (cnnlab.families.FAMILIES); None: TrainConfig's
 
     def check_size(self, size: int) -> None:
         """Raise ConfigError unless the network accepts size x size images."""
         if self.min_size is None and size != self.input_size:
-            raise ConfigError(f"model '{self.name}' takes {self.input_size}x{self.input_size} input only, not {size}x{size}")
+            raise ConfigError(f"model '{self.name}' takes {self.input_size}x{self.input_size} input only, not "
+                              f"{size}x{size}")
         if self.min_size is not None and size < self.min_size:
-            raise ConfigError(f"model '{self.name}' needs input of at least {self.min_size}x{self.min_size}, not {size}x{size}")
+            raise ConfigError(f"model '{self.name}' needs input of at least {self.min_size}x{self.min_size}, not "
+                              f"{size}x{size}")
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -38,9 +41,7 @@ _REGISTRY: dict[str, ModelInfo] = {}
 def register_model(name: str, *, description: str, source: str, input_size: int = 28, min_size: int | None = None,
                    family: str | None = None):
     """Decorator: register `factory(num_classes=10, in_channels=1, **options)` under `name`. `family` names the
-    settings it trains with when no recipe is given (a key of cnnlab.config.FAMILIES; None: TrainConfig's)."""
-    from ..config import FAMILIES
-
+    settings it trains with when no recipe is given (a key of cnnlab.families.FAMILIES; None: TrainConfig's)."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"model '{name}': unknown family '{family}' (choose from {', '.join(FAMILIES)})")
 

@@ -53,13 +53,15 @@ def resnet(block, layers, num_classes=10, in_channels=1):
     stages, in_width = [], 64
     for i, (num_blocks, width) in enumerate(zip(layers, widths)):
         stride = 1 if i == 0 else 2  # the stem has already pooled, so the first stage keeps the size
-        stages.append(nn.Sequential(block(in_width, width, stride), *[block(width, width) for _ in range(num_blocks - 1)]))
+        stages.append(nn.Sequential(block(in_width, width, stride),
+                                    *[block(width, width) for _ in range(num_blocks - 1)]))
         in_width = width
     # Pre-activation blocks end in a bare sum, so the paper adds one last BN + ReLU before pooling.
     final = [nn.BatchNorm2d(widths[-1]), nn.ReLU()] if block is PreActResidual else []
     return nn.Sequential(OrderedDict(
         stem=nn.Sequential(
-            nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), nn.BatchNorm2d(64), nn.ReLU(),  # (N, 64, 48, 48)
+            # (N, 64, 48, 48)
+            nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), nn.BatchNorm2d(64), nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),  # (N, 64, 24, 24)
         ),
         stages=nn.Sequential(*stages),  # (N, 64, 24, 24) (N, 128, 12, 12) (N, 256, 6, 6) (N, 512, 3, 3)

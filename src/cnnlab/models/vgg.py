@@ -8,7 +8,8 @@ VGG11 = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
 
 
 def vgg_block(num_convs, in_channels, out_channels):
-    """`num_convs` 3x3 convs (padding 1, so H, W kept) with ReLU, then a 2x2 max-pool: (N, in, H, W) -> (N, out, H/2, W/2)."""
+    """`num_convs` 3x3 convs (padding 1, so H, W kept) with ReLU, then a 2x2 max-pool:
+    (N, in, H, W) -> (N, out, H/2, W/2)."""
     layers = []
     for _ in range(num_convs):
         layers += [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU()]
@@ -30,12 +31,14 @@ def vgg(arch, num_classes=10, in_channels=1):
     )
 
 
-@register_model("vgg11", description="VGG-11 (d2l): 8 convs in 5 vgg_blocks, 25088 -> 4096 -> 4096", source="d2l 7.2, Simonyan 2014", input_size=224, family="deep")
+@register_model("vgg11", description="VGG-11 (d2l): 8 convs in 5 vgg_blocks, 25088 -> 4096 -> 4096",
+                source="d2l 7.2, Simonyan 2014", input_size=224, family="deep")
 def vgg11(num_classes=10, in_channels=1):
     return vgg(VGG11, num_classes, in_channels)
 
 
-@register_model("vgg11-small", description="VGG-11 with a quarter of the conv channels (d2l's trainable variant)", source="d2l 7.2, Simonyan 2014", input_size=224, family="deep")
+@register_model("vgg11-small", description="VGG-11 with a quarter of the conv channels (d2l's trainable variant)",
+                source="d2l 7.2, Simonyan 2014", input_size=224, family="deep")
 def vgg11_small(num_classes=10, in_channels=1):
     # As d2l: only the conv channels are divided by 4; the classifier keeps 4096 units.
     return vgg(tuple((n, c // 4) for n, c in VGG11), num_classes, in_channels)

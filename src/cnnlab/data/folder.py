@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetError
+from ..errors import DatasetError
+from .catalog import FOLDER_PREFIX, cache_dir
+from .split import DEFAULT_TEST_SPLIT, Dataset, Split, channel_stats, stratified_split
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 KINDS = "PNG, JPEG, BMP or WebP"
@@ -192,8 +194,6 @@ def _cache_key(root: Path, size: int, files: list[Path]) -> str:
 
 
 def _cache_path(key: str) -> Path:
-    from .data import cache_dir
-
     return cache_dir("folders") / f"{key}.npz"
 
 
@@ -260,8 +260,6 @@ def _check_kinds(root: Path, files: list[Path], grey: np.ndarray) -> None:
 def load_folder(path: str, image_size: int | None = None, test_split: float | None = None,
                 skip_bad: bool = False, progress: bool = True):
     """The image folder at `path` as a data.Dataset (see the module docstring). `image_size` defaults to 28."""
-    from .data import DEFAULT_TEST_SPLIT, FOLDER_PREFIX, Dataset, Split, channel_stats, stratified_split
-
     size = image_size or 28
     if size < 1:
         raise DatasetError(f"--image-size must be a positive integer, got {size}")
