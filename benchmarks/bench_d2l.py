@@ -207,7 +207,8 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     os.chdir(args.out)
-    print(f"{cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {torch.get_num_threads()} torch threads, "
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"{torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
           f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}; reference: DataLoader with "
           f"{D2L_WORKERS} workers over PIL images", flush=True)

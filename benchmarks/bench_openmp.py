@@ -75,7 +75,9 @@ def measure(label: str, args) -> dict:
                   f"(load {os.getloadavg()[0]:.1f})", flush=True)
     medians = {mode: statistics.median(r) for mode, r in rates.items()}
     fixed = rates["torch first, fixed"]
-    pairs = lambda other: ", ".join(f"{a / b:.2f}x" for a, b in zip(fixed, rates[other]))
+    def pairs(other):
+        return ", ".join(f"{a / b:.2f}x" for a, b in zip(fixed, rates[other]))
+
     print(f"{label}: median img/s " + ", ".join(f"{mode} {m:,.0f}" for mode, m in medians.items()))
     print(f"{label}: torch first, fixed vs long spin: per pair {pairs('torch first, long spin')}; "
           f"vs cnnlab first: per pair {pairs('cnnlab first')}", flush=True)

@@ -93,7 +93,7 @@ def test_linear_regression_from_scratch_recovers_w_and_b():
     w = torch.normal(0, 0.01, size=(2, 1), requires_grad=True)
     b = torch.zeros(1, requires_grad=True)
     lr, batch_size, net, loss = 0.03, 10, d2l.linreg, d2l.squared_loss
-    for epoch in range(3):
+    for _ in range(3):
         for X, y in d2l.load_array((features, labels), batch_size):
             l = loss(net(X, w, b), y)
             assert l.shape == (len(y), 1)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch import nn
 
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.explore import engine, find_sources, load_network, make_server

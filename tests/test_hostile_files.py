@@ -150,7 +150,7 @@ def test_every_checkpoint_field_of_a_wrong_type_or_range_is_one_line_naming_it(c
                                                                                capsys):
     mutation, needle = CHECKPOINT_MUTATIONS[case]
     run = crafted_run(good_run, good_payload, mutation, tmp_path)
-    for command, argv in READERS.items():
+    for argv in READERS.values():
         one_line(capsys, [a.format(run=run, tmp=tmp_path) for a in argv], "run/", needle)
     for load in (rundir.load_trained, rundir.load_checkpoint, lambda p: rundir.load_trained(p, which="last")):
         with pytest.raises(CheckpointError) as raised:

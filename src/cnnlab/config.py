@@ -12,8 +12,8 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, closest, unknown_name
-from .validate import MAX_INPUT_SIZE, MAX_SEED
 from .families import FAMILIES, Family  # noqa: F401  (part of this module's interface)
+from .validate import MAX_INPUT_SIZE, MAX_SEED
 
 # The help of --dataset and --data-dir, for every command that takes them (cnnlab.cli.options)
 DATASET_HELP = ("a named data set (mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic: see "

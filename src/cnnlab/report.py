@@ -2,7 +2,6 @@
 line per epoch and d2l's closing summary, all on standard output (Jupyter shows standard error in red, as if it
 were an error); in Jupyter the same lines, a one-line progress display and one live figure of the curves, each
 updated in place. The trainer calls these hooks; it never prints."""
-import os
 import sys
 
 from tqdm import tqdm

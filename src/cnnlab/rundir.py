@@ -9,7 +9,8 @@ and loading a trained run for inference. No other module knows a file name of th
     RUN_DIR/curves.png    loss and accuracy per epoch
 
 **Which checkpoint a directory means.** Wherever a checkpoint is read for inference (`cnnlab eval`, every view,
-`cnnlab.trained.load_trained`), a run directory means its `best.pt`, falling back to `last.pt` while no epoch has finished;
+`cnnlab.trained.load_trained`), a run directory means its `best.pt`, falling back to `last.pt` while no epoch has
+finished;
 `--last` (`which="last"`) picks `last.pt`. Resuming always reads `last.pt`: it continues the run, it does not
 evaluate it.
 
@@ -20,7 +21,6 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import pretrained
@@ -150,7 +150,8 @@ def read_run(run_dir) -> tuple[dict, list[dict]]:
         info = read_config(run_dir)
         history = read_metrics(run_dir)
     except FileNotFoundError as error:
-        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs (no {Path(error.filename).name})") from None
+        raise CheckpointError(f"{run_dir}: not a run directory with finished epochs "
+                              f"(no {Path(error.filename).name})") from None
     except CheckpointError as error:  # its message starts with the file's path: name it within the run directory
         raise CheckpointError(f"{run_dir}: unreadable run files ({str(error).replace(f'{run_dir}/', '', 1)})") from None
     except OSError as error:

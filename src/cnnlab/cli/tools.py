@@ -67,9 +67,7 @@ def run_lr_find(args):
 
 
 def run_export(args):
-    from ..export import export_run
-
-    from ..export import describe
+    from ..export import describe, export_run
 
     result = export_run(args.checkpoint, args.format, args.out, args.data_dir, args.images,
                         "last" if args.last else "best", args.model)

@@ -5,14 +5,54 @@ docs/d2l.md."""
 from importlib import import_module
 
 from ..ops import corr2d  # d2l 6.2's loop, the first rung of cnnlab's convolution ladder
-from .aliases import (abs, arange, argmax, astype, concat, cos, cosh, exp, eye, float32, int32, linspace, log,
-                      matmul, meshgrid, nn_Module, normal, numpy, ones, rand, randn, reduce_mean, reduce_sum, reshape,
-                      sin, sinh, size, stack, tanh, tensor, to, transpose, zeros)
+from .aliases import (
+    abs,
+    arange,
+    argmax,
+    astype,
+    concat,
+    cos,
+    cosh,
+    exp,
+    eye,
+    float32,
+    int32,
+    linspace,
+    log,
+    matmul,
+    meshgrid,
+    nn_Module,
+    normal,
+    numpy,
+    ones,
+    rand,
+    randn,
+    reduce_mean,
+    reduce_sum,
+    reshape,
+    sin,
+    sinh,
+    size,
+    stack,
+    tanh,
+    tensor,
+    to,
+    transpose,
+    zeros,
+)
 from .data import get_dataloader_workers, get_fashion_mnist_labels, load_array, load_data_fashion_mnist, synthetic_data
 from .figures import Animator, plot, set_axes, set_figsize, show_images, use_svg_display
 from .hub import DATA_HUB, DATA_URL, download, download_all, download_extract
-from .metrics import (Accumulator, Timer, accuracy, evaluate_accuracy, evaluate_accuracy_gpu, evaluate_loss,
-                      try_all_gpus, try_gpu)
+from .metrics import (
+    Accumulator,
+    Timer,
+    accuracy,
+    evaluate_accuracy,
+    evaluate_accuracy_gpu,
+    evaluate_loss,
+    try_all_gpus,
+    try_gpu,
+)
 from .models import Residual, resnet18
 from .scratch import linreg, sgd, squared_loss
 from .train import predict_ch3, train_ch3, train_ch6, train_epoch_ch3

@@ -71,7 +71,8 @@ def parse_records(data: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
     bad = labels > 9
     if bad.any():
         raise DatasetError(f"{source}: {int(bad.sum()):,} labels out of range 0-9 (first: {int(labels[bad][0])} in "
-                           f"record {int(bad.argmax()):,}): not a CIFAR-10 binary file (CIFAR-100's has two label bytes)")
+                           f"record {int(bad.argmax()):,}): not a CIFAR-10 binary file (CIFAR-100's has two label "
+                           "bytes)")
     images = records[:, 1:].reshape(-1, CHANNELS, SIDE, SIDE)
     return images, labels.astype(np.int64)
 

@@ -60,7 +60,8 @@ def _class_files(class_dir: Path) -> list[Path]:
     files = [p for p in files if p.is_file()]
     images = [p for p in files if _is_image(p)]
     if not images:
-        others = f" (it holds {len(files)} other file{'s' if len(files) > 1 else ''}, e.g. {files[0].name})" if files else ""
+        others = (f" (it holds {len(files)} other file{'s' if len(files) > 1 else ''}, e.g. {files[0].name})"
+                  if files else "")
         raise DatasetError(f"{class_dir}: class '{class_dir.name}' has no images ({KINDS} files){others}")
     return images
 
@@ -272,7 +273,8 @@ def load_folder(path: str, image_size: int | None = None, test_split: float | No
     if len(bad):
         bad_files = [f"{files[i].relative_to(root)} ({why})" for i, why in zip(bad, reasons)]
         if len(bad) == len(files):
-            raise DatasetError(f"{root}: none of the {len(files):,} image files can be read: {_listing(root, bad_files)}")
+            raise DatasetError(f"{root}: none of the {len(files):,} image files can be read: "
+                               f"{_listing(root, bad_files)}")
         if not skip_bad:
             raise DatasetError(f"{root}: {len(bad):,} of {len(files):,} image files cannot be read: "
                                f"{_listing(root, bad_files)}; remove them or pass --skip-bad to leave them out")
