@@ -118,8 +118,8 @@ def test_a_forward_that_views_trains_with_channels_last_turned_off_and_says_why(
 def test_the_notice_is_one_line_on_the_console(tmp_path, capsys):
     cnnlab.train(LiuErNet(), epochs=1, out=str(tmp_path / "r"), **{**TINY, "progress": True})
     out = capsys.readouterr().out  # with the run's header, on stdout
-    # the probe's notice, beside the note on the defaults a user's network trains with (test_run_header.py)
-    notes = [line for line in out.splitlines() if line.startswith("note: ") and "'plain' family" not in line]
+    # the probe's notices, beside the header's other notes (defaults, precision: test_run_header.py)
+    notes = [line for line in out.splitlines() if line.startswith("note: ") and "turned off" in line]
     assert len(notes) == 1 and "channels_last turned off for LiuErNet" in notes[0]
     assert not any("channels_last" in line for line in out.splitlines() if not line.startswith("note: "))
 

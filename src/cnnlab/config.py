@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import ConfigError, closest, unknown_name
 from .families import FAMILIES, Family  # noqa: F401  (part of this module's interface)
-from .validate import MAX_INPUT_SIZE, MAX_SEED
 
 # The help of --dataset and --data-dir, for every command that takes them (cnnlab.cli.options)
 DATASET_HELP = ("a named data set (mnist, fashion-mnist, kmnist, emnist-SPLIT, cifar10, digits, synthetic: see "
@@ -31,6 +30,10 @@ def flag(name: str) -> str:
 def keyword(name: str) -> str:
     """An option as the Python API spells it (cnnlab.train(batch_size=...)): batch_size -> batch_size=."""
     return name + "="
+
+
+MAX_INPUT_SIZE = 1024  # pixels a side; an evaluation batch of 256 colour images at 1024x1024 is 3 GB of float32
+MAX_SEED = 2**32 - 1  # seeds go to torch.Generator.manual_seed as seed * 100_003 + epoch, which must fit 64 bits
 
 
 def _opt(default, help, choices=None, parse=None, metavar=None):
@@ -134,7 +137,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{spell(name)} must be a positive integer, got {value}")
-        if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64-bit seeds (cnnlab.validate.MAX_SEED)
+        if not 0 <= self.seed <= MAX_SEED:  # torch's generators take 64-bit seeds (MAX_SEED)
             raise ConfigError(f"{spell('seed')} must be an integer from 0 to {MAX_SEED}, got {self.seed}")
         for name in ("resize", "image_size"):  # a checkpoint with a larger input size is refused at load
             if (getattr(self, name) or 0) > MAX_INPUT_SIZE:

@@ -13,16 +13,15 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
+from .config import MAX_INPUT_SIZE, MAX_SEED
 from .errors import CheckpointError
 
-MAX_INPUT_SIZE = 1024  # pixels a side; an evaluation batch of 256 colour images at 1024x1024 is 3 GB of float32
 MAX_CLASSES = 10_000  # the classifier's last layer is built from the class count before any weight is checked
 CHANNELS = (1, 3)  # images are grey or colour
 MAX_EVAL_BATCH = 4096  # images per evaluation batch (cnnlab records 256)
 MAX_COUNT = 10**9  # images, limits, steps: far beyond any data set cnnlab reads
 MAX_EPOCHS = 10**6
 MAX_TEXT = 4096  # characters in a name, a path or a class
-MAX_SEED = 2**32 - 1  # seeds go to torch.Generator.manual_seed as seed * 100_003 + epoch, which must fit 64 bits
 MAX_CONFIG_BYTES = 1 << 20  # config.json is about 2 KB
 MAX_METRICS_BYTES = 8 << 20  # metrics.csv: about 80 bytes per epoch, so 100,000 epochs fit
 MAX_METRICS_LINE = 1024  # characters in one line of metrics.csv (a row is under 100)
