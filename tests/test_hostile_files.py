@@ -288,7 +288,7 @@ def test_a_seed_out_of_range_is_one_line_from_the_cli_and_a_config_error_from_py
     one_line(capsys, ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "1", "--train-limit", "64",
                       "--threads", "1", "--seed", seed, "--out", tmp_path / "a"],
              f"--seed must be an integer from 0 to 4294967295, got {seed}")
-    with pytest.raises(ConfigError, match="seed must be an integer from 0 to 4294967295"):
+    with pytest.raises(ConfigError, match="seed= must be an integer from 0 to 4294967295"):
         cnnlab.train("basic-cnn", dataset="synthetic", epochs=1, train_limit=64, threads=1, seed=seed, progress=False,
                      out=str(tmp_path / "b"))
     assert not list(tmp_path.iterdir())

@@ -3,7 +3,7 @@ the way training prepared its images. `cnnlab predict`, `features`, `explain` an
 
     picture (any size, mode)  --convert-->  pixels: uint8 as the training images are stored
                                             (28x28 light on dark for MNIST-like sets; for an image folder or a
-                                            colour set, decoded as cnnlab.folder decodes its files)
+                                            colour set, decoded as cnnlab.data.folder decodes its files)
     pixels  --model_input-->  (N, C, S, S) float: per-channel normalisation and resize of the checkpoint
 
 What the conversion targets is read from the network (cnnlab.trained.TrainedNetwork): its input channels, its
@@ -123,7 +123,7 @@ def convert(image, net=None, invert: str = "auto", name: str = "picture", path=N
     steps = [f"{image.width}x{image.height} {image.mode}"]
     folder, size, channels = stored_as(net)
     if folder:  # colour, or trained on an image folder: decoded as its training images were
-        from .folder import picture
+        from .data.folder import picture
 
         return Picture(name, image.convert("RGB"), picture(image, size, channels),
                        steps + [f"centre square at {size}x{size}"], path)
