@@ -157,3 +157,20 @@ def test_a_moved_module_still_works_under_its_old_name_with_a_deprecation_warnin
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         exec(f"from cnnlab.data import {old}")
+
+
+def test_every_relative_import_in_cnnlab_names_a_module_that_exists():
+    """An import inside a function runs only when that function does: one left pointing at a moved module
+    (`from .folder import ...` after folder.py went into data/) fails only on the path that reaches it."""
+    known = modules()
+    missing = []
+    for name, path in known.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                origin = ".".join(base + ([node.module] if node.module else []))
+                if origin not in known:
+                    missing.append(f"{path.relative_to(SRC)}:{node.lineno}: {origin}")
+    assert not missing, missing
