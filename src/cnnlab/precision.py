@@ -11,7 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROUNDS = 3  # timed steps per precision, alternating (after one untimed warm-up step each)
+ROUNDS = 5  # timed steps per precision, alternating (after one untimed warm-up step each)
+# bf16 must be clearly faster to be chosen: float32 has no conversions and full precision, and a timing taken while
+# other programs load the CPU can be off by more than a few percent (the choice is cached, so a near tie keeps fp32)
+BF16_MARGIN = 0.9
 CANDIDATES = ("fp32", "bf16")
 DTYPES = {"fp32": None, "bf16": "bfloat16"}
 
@@ -27,6 +30,11 @@ class Choice:
             return "precision auto chose float32: the network failed a training step under bfloat16 autocast"
         other = next(n for n in self.seconds if n != self.name)
         ratio = self.seconds[other] / self.seconds[self.name]
+        if self.name == "fp32" and ratio < 1:  # a near tie keeps float32
+            return (f"precision auto chose float32: bfloat16 was only {1 / ratio:.2f}x faster per training step for "
+                    f"{label} on {cpu_model()}, short of the {1 / BF16_MARGIN:.2f}x that would choose it "
+                    f"({'measured earlier on this machine' if self.cached else 'measured now'}; kept in "
+                    f"{cache_path()}); --precision fp32 or bf16 fixes it")
         how = "measured earlier on this machine" if self.cached else "measured now"
         return (f"precision auto chose {'bfloat16' if self.name == 'bf16' else 'float32'}: {ratio:.2f}x faster per "
                 f"training step than {'bfloat16' if other == 'bf16' else 'float32'} for {label} on {cpu_model()} "
@@ -127,6 +135,7 @@ def choose(net, shape: tuple, num_classes: int, channels_last: bool, label: str,
         seconds = measure(net, shape, num_classes, channels_last)
     except Exception:  # noqa: BLE001 - the user's code under bf16 autocast; the network probe says what failed
         return Choice("fp32", {}, cached=False)
-    choice = Choice(min(seconds, key=seconds.get), seconds, cached=False)
+    name = "bf16" if seconds["bf16"] < BF16_MARGIN * seconds["fp32"] else "fp32"
+    choice = Choice(name, seconds, cached=False)
     _write_cache(key, choice)
     return choice
