@@ -27,11 +27,20 @@ data: install
 demo: data
 	$(VENV)/bin/cnnlab train --recipe liuer --epochs 2 --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
-test: install
-	$(VENV)/bin/pytest -q
+# The tests run in JOBS pytest-xdist workers (`make test JOBS=1` runs them in one process). --dist loadfile keeps
+# each test file on one worker, so a module's fixtures train once; session fixtures (tests/conftest.py) train once
+# per worker. --durations=30 lists the 30 longest tests at the end.
+JOBS ?= 2
+PYTEST := $(VENV)/bin/pytest -q -n $(JOBS) --dist loadfile --durations=30
 
+# The default suite: every test but those marked slow. TEST_TIMES
+test: install
+	$(PYTEST)
+
+# Everything, the slow tests included (stress, multi-node, real-data recipes, whole notebooks): what CI runs.
+# TEST_ALL_TIMES
 test-all: install
-	$(VENV)/bin/pytest -q -m ''
+	$(PYTEST) -m ''
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info

@@ -171,7 +171,8 @@ def test_killed_run_resumed_matches_the_uninterrupted_run(tmp_path):
     assert same_weights(weights(killed_dir), weights(tmp_path / "ref"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+# SIGTERM in the default suite: test_distributed.py::test_signal_stops_every_rank_*
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_interrupt_saves_a_checkpoint_prints_the_resume_command_and_resumes_exactly(tmp_path, sig):
     args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit", "3000"]
     ref = tmp_path / "ref"
