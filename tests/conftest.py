@@ -43,9 +43,10 @@ def fashion_mnist():
     return load_dataset("fashion-mnist", data_dir=FASHION_DIR, download=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def good_run(tmp_path_factory) -> Path:
-    """A finished tiny basic-cnn run on synthetic data (last.pt, best.pt, config.json, metrics.csv)."""
+    """A finished tiny basic-cnn run on synthetic data (last.pt, best.pt, config.json, metrics.csv), trained once
+    per test session (once per xdist worker) and shared by every module: tests read it, or copy it to change it."""
     import cnnlab
 
     run = tmp_path_factory.mktemp("good") / "run"

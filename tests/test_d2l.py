@@ -110,6 +110,7 @@ def test_seed_003_lenet_runs_unchanged_with_its_own_train_ch6(small_fashion, tmp
     assert (tmp_path / "d2l-figures" / "animator.png").stat().st_size > 0  # d2l's Animator shows nothing here
 
 
+@pytest.mark.slow  # train_ch6 on a seed-003 net in the default suite: test_seed_003_lenet_*
 def test_seed_003_alexnet_vgg_nin_run_unchanged_with_d2l_train_ch6(small_fashion, monkeypatch, tmp_path):
     small_fashion(train=16, test=16)
     one_epoch = d2l.train_ch6

@@ -191,6 +191,7 @@ def test_sync_bn_converts_batch_norm_and_ranks_share_its_statistics(tmp_path):
     assert max_difference(rank0["state"], rank1["state"]) == 0
 
 
+@pytest.mark.slow  # the default suite: one process's mining (test_hard_examples.py) and two processes' training
 def test_hard_example_mining_across_processes_chooses_as_one_process_does(tmp_path):
     """Each process records the losses of its share; at the epoch's end they come together, so both choose the
     same hardest images as one process would (basic-cnn has no batch norm: same losses, same choice)."""

@@ -72,6 +72,7 @@ def test_a_model_named_alone_trains_with_its_family_defaults(tmp_path, capsys):
     assert code == 0 and (config["optimizer"], config["lr"]) == ("adam", 3e-3)
 
 
+@pytest.mark.slow  # real data; a default run learning: test_train.py::test_training_on_synthetic_data_learns_*
 def test_basic_cnn_by_name_reaches_80_percent_in_two_epochs_on_6000_images(tmp_path, fashion_mnist, capsys):
     code, out, _ = run_cli(capsys, "train", "basic-cnn", "--train-limit", "6000", "--epochs", "2",
                            "--data-dir", cnnlab.data.SPECS["fashion-mnist"].system_dirs[0], "--out", tmp_path / "r")

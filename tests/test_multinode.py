@@ -140,6 +140,7 @@ def two_nodes(tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.mark.slow  # the default suite's two-node run: test_a_frozen_node_is_noticed_*
 def test_two_nodes_on_loopback_train_as_one_process(two_nodes, tmp_path):
     one = tmp_path / "one"
     cnnlab.train("basic-cnn", progress=False, out=str(one), **OPTIONS)
@@ -214,6 +215,7 @@ def relaunch_and_compare(root: Path, reference: Path) -> None:
     assert_equal_runs(root / "run", reference)
 
 
+@pytest.mark.slow
 def test_rank_0s_node_killed_mid_epoch_stops_the_other_and_a_relaunch_resumes_equal(two_nodes, tmp_path):
     # rank 0's node is the one that writes, and here also hosts the rendezvous store
     stop_node_mid_epoch(tmp_path, "rank0", signal.SIGKILL)
@@ -235,6 +237,7 @@ def test_every_node_failure_stops_the_other_and_a_relaunch_resumes_equal(two_nod
     relaunch_and_compare(tmp_path, two_nodes)
 
 
+@pytest.mark.slow
 def test_elastic_torchrun_restarts_a_killed_process_and_the_job_continues_its_run_to_an_equal_end(two_nodes, tmp_path):
     # torchrun --max-restarts: node 1's training process dies (SIGKILL: a crash, an out-of-memory kill); its
     # torchrun restarts it, the other node's process stops on the lost peer and its torchrun restarts it too,
@@ -294,6 +297,7 @@ NAN_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # one process's NaN: test_train.py::test_a_diverging_loss_*
 def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step_with_one_message(tmp_path):
     (tmp_path / "nan.py").write_text(NAN_SCRIPT)
     job = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", str(tmp_path / "nan.py"), "train",

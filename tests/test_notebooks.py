@@ -31,6 +31,7 @@ def find(cells, snippet: str):
     return next(cell for cell in cells if snippet in cell.source)
 
 
+@pytest.mark.slow  # an example notebook in the default suite: test_lenet_with_your_own_network
 def test_convolution_by_hand(tmp_path, monkeypatch):
     cells = execute("01-convolution-by-hand.ipynb", tmp_path, monkeypatch)
     assert "tensor([[19., 25.]," in find(cells, "d2l.corr2d(X, K)  #").outputs[0]["data"]["text/plain"]

@@ -347,6 +347,7 @@ def test_plot_and_compare_need_only_metrics_and_build_no_model(marker_run, tmp_p
     assert code == 0 and "| 1 |" in out and not marker.exists()
 
 
+@pytest.mark.slow  # a script's own network in the default suite: test_a_network_defined_in_a_script_*
 def test_compare_works_on_a_run_of_a_model_registered_in_the_users_own_script(tmp_path):
     script = tmp_path / "mine.py"
     script.write_text(textwrap.dedent(f'''

@@ -72,6 +72,7 @@ def test_a_second_invocation_continues_the_run(tmp_path):
     assert "partial: 2/10 epochs" in (tmp_path / "table.md").read_text()
 
 
+@pytest.mark.slow  # the default suite stops and continues a row: test_a_second_invocation_continues_the_run
 @pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST not installed")
 def test_sigterm_saves_the_row_and_says_the_same_command_continues(tmp_path):
     import signal

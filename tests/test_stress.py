@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnnlab.rundir import load_checkpoint, read_metrics
@@ -50,6 +51,7 @@ def assert_files_whole(run_dir: Path) -> None:
         assert rows in (done, done - 1), f"metrics.csv has {rows} epochs, last.pt {done}"
 
 
+@pytest.mark.slow  # ~1 min idle; the default suite kills one run once: test_train.py::test_killed_run_resumed_*
 def test_run_killed_at_random_moments_and_resumed_equals_the_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     began = time.perf_counter()

@@ -170,7 +170,8 @@ def test_killed_run_resumed_matches_the_uninterrupted_run(tmp_path):
     assert same_weights(weights(killed_dir), weights(tmp_path / "ref"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+# SIGTERM in the default suite: test_distributed.py::test_signal_stops_every_rank_*
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_interrupt_saves_a_checkpoint_prints_the_resume_command_and_resumes_exactly(tmp_path, sig):
     args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit", "3000"]
     ref = tmp_path / "ref"
@@ -220,7 +221,8 @@ def test_one_epoch_on_a_fashion_mnist_subset_clearly_beats_chance(tmp_path):
 
 
 def test_float16_training_scales_the_loss_and_checkpoints_the_scaler(tmp_path):
-    _, history = cnnlab.train("basic-cnn", epochs=2, train_limit=2000, precision="fp16", out=str(tmp_path), **FAST)
+    _, history = cnnlab.train("basic-cnn", epochs=2, train_limit=600, test_limit=300, precision="fp16", out=str(tmp_path),
+                              **FAST)
     scaler = load_checkpoint(tmp_path / "last.pt")["scaler"]
     assert scaler is not None and scaler["scale"] > 1  # a loss scale is in use and saved for resuming
     assert history[-1]["test_acc"] > 0.5  # and it still learns
