@@ -45,7 +45,7 @@ JOBS ?= 2
 PYTEST := $(VENV)/bin/pytest -q -n $(JOBS) --dist loadfile --durations=30
 
 # The default suite: every test but those marked slow (831 tests). Measured on a 2-core Intel(R) Xeon(R) Processor
-# (lscpu; KVM, family 6 model 207) shared with other engineers' jobs: 420-438 s at load average 4.5-6 (3 runs),
+# (lscpu; KVM, family 6 model 207) shared with other engineers' jobs: 423 s at load average 4.5-6,
 # where the suite before (one process, no slow marks) took 1968 s at load average 7-15. Aim: <= 180 s on an idle
 # 2-core machine (the suite before: 611 s there); not measured idle.
 # The linter first (pyproject.toml's [tool.ruff]): a style finding fails the target before the tests run.
@@ -54,8 +54,8 @@ test: install
 	$(PYTEST)
 
 # Everything, the slow tests included (stress, multi-node, real-data recipes, whole notebooks): what CI runs.
-# Not timed whole here: its slow part alone (23 tests) ran over 30 minutes on the loaded machine above; the 4
-# real-data recipe runs are minutes each on 2 idle cores (speedrun94 about 3).
+# Its slow part alone (`pytest -m slow`, 24 tests, 2 workers) took 1936 s on the loaded machine above (load 4.5-6),
+# 605 s of it the speedrun94 recipe; the default part adds the time of `make test`.
 test-all: install
 	$(VENV)/bin/ruff check .
 	$(PYTEST) -m ''
