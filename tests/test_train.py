@@ -221,8 +221,8 @@ def test_one_epoch_on_a_fashion_mnist_subset_clearly_beats_chance(tmp_path):
 
 
 def test_float16_training_scales_the_loss_and_checkpoints_the_scaler(tmp_path):
-    _, history = cnnlab.train("basic-cnn", epochs=2, train_limit=600, test_limit=300, precision="fp16", out=str(tmp_path),
-                              **FAST)
+    _, history = cnnlab.train("basic-cnn", epochs=2, train_limit=600, test_limit=300, precision="fp16",
+                              out=str(tmp_path), **FAST)
     scaler = load_checkpoint(tmp_path / "last.pt")["scaler"]
     assert scaler is not None and scaler["scale"] > 1  # a loss scale is in use and saved for resuming
     assert history[-1]["test_acc"] > 0.5  # and it still learns
