@@ -46,7 +46,7 @@ RANK_SCRIPT = textwrap.dedent("""
 """)
 
 
-def torchrun(*args, timeout=120):
+def torchrun(*args, timeout=300):  # two processes importing torch and training beside the other test worker
     """`torchrun --standalone --nproc-per-node 2 ARGS` (standalone picks a free port); returns the finished process."""
     command = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
