@@ -210,8 +210,10 @@ def test_hard_example_mining_across_processes_chooses_as_one_process_does(tmp_pa
 
 
 def test_a_session_joins_once_owns_its_watchdog_and_exit_hook_and_leaves_once(monkeypatch):
-    """A run's Session (entered once per run): joining again or closing again does nothing; closing stops the
-    watchdog, leaves the process group and removes the exit hook. The process group is a stand-in here."""
+    """A run's Session (entered once per run): joining again does nothing; closing ends the run but keeps the
+    process group and its watchdog for a later run of the same process (destroying and re-creating the group
+    between runs raced on the store's port); the exit hook stops the watchdog and leaves the group, once. The
+    process group is a stand-in here."""
     import atexit
 
     import torch.distributed as dist
@@ -241,6 +243,12 @@ def test_a_session_joins_once_owns_its_watchdog_and_exit_hook_and_leaves_once(mo
         session.join()  # a second join (build_run after the command line joined): nothing more
         assert session.env.world_size == 2
     session.close()
+    assert calls == ["init", "hook", "watchdog", "start"] and group  # the group stays for the process
+    second = plumbing.Session(64, "cpu")
+    with second:  # a second run in the same process joins the same group: no new group, watchdog or hook
+        assert second.env.world_size == 2
+    assert calls == ["init", "hook", "watchdog", "start"]
+    session.leave()  # at exit
     assert calls == ["init", "hook", "watchdog", "start", "unhook", "stop", "destroy"]
     assert not hasattr(plumbing, "_watchdog")  # no module-global state
 

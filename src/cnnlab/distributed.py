@@ -104,20 +104,24 @@ class Session:
                 torch.cuda.set_device(env.local_rank)
             dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(minutes=TIMEOUT_MINUTES))
             self.owns_group = True
-            atexit.register(self.close)  # also after an error that never reaches close()
+            atexit.register(self.leave)  # at exit, also after an error: the other ranks see a closed connection
             self.watchdog = Watchdog(env, limit, torch.device("cuda", env.local_rank) if use_cuda else "cpu")
             self.watchdog.start()
         return self
 
     def close(self) -> None:
-        if not self.joined:
-            return
+        """The run is over. The process group and its watchdog stay until the process exits (leave, at exit), so a
+        second run in the same process joins the same group: destroying the group and creating it again between two
+        runs raced on the rendezvous store's port, and under load the second run's join hung."""
+        self.joined = False
+
+    def leave(self) -> None:
+        """Stop the watchdog and leave the process group (registered at exit by the session that created it)."""
         import atexit
 
         import torch.distributed as dist
 
-        self.joined = False
-        atexit.unregister(self.close)
+        atexit.unregister(self.leave)
         if self.watchdog is not None:
             self.watchdog.stop()
         if self.owns_group and dist.is_initialized():
