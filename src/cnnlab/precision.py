@@ -54,8 +54,9 @@ def cpu_model() -> str:
 
 
 def cache_path() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "cnnlab" / "precision.json"
+    from .data.catalog import cache_dir  # cnnlab's one cache root ($XDG_CACHE_HOME or ~/.cache, then cnnlab/)
+
+    return cache_dir("precision.json")
 
 
 def _read_cache() -> dict:

@@ -101,11 +101,15 @@ class Explorer:
     def network(self, sid) -> Network:
         source = self.source(sid)
         with self.lock:
-            stamp = source.stamp()
-            cached = self.networks.get(source.id)
-            if cached is None or cached[0] != stamp:
-                self.networks[source.id] = (stamp, load_network(source))
-            return self.networks[source.id][1]
+            return self._loaded(source)
+
+    def _loaded(self, source: Source) -> Network:
+        """`source`'s network, loaded again when its file changed (call with self.lock held)."""
+        stamp = source.stamp()
+        cached = self.networks.get(source.id)
+        if cached is None or cached[0] != stamp:
+            self.networks[source.id] = (stamp, load_network(source))
+        return self.networks[source.id][1]
 
     def test_set(self, net: Network):
         """The test split of the data set the network was trained on (untrained ones: Fashion-MNIST when it is
@@ -260,11 +264,7 @@ class Explorer:
                 try:
                     history = rundir.read_metrics(run_dir)
                     with self.lock:
-                        stamp_pt = last.stamp()
-                        cached = self.networks.get(last.id)
-                        if cached is None or cached[0] != stamp_pt:
-                            self.networks[last.id] = (stamp_pt, load_network(last))
-                        net = self.networks[last.id][1]
+                        net = self._loaded(last)
                         image = self.test_image(net, index)
                         maps = engine.live_maps(net, image["pixels"])
                     planned = max(_planned_epochs(run_dir) or 0, len(history))
