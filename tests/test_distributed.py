@@ -128,6 +128,7 @@ def test_only_rank_0_writes_the_run_directory(distributed):
         assert json.loads((distributed / name / "config.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.slow  # 20 s: two torchrun jobs; the default suite's SIGINT test: test_train.py
 def test_signal_stops_every_rank_at_one_step_and_distributed_resume_matches_an_uninterrupted_run(tmp_path):
     # 46 global batches of 64 per epoch, 2 epochs: long enough to be signalled mid-run.
     options = {**SMALL, "train_limit": 46 * 64}

@@ -222,6 +222,7 @@ def test_rank_0s_node_killed_mid_epoch_stops_the_other_and_a_relaunch_resumes_eq
     relaunch_and_compare(tmp_path, two_nodes)
 
 
+@pytest.mark.slow  # 15 s, most of it waiting out the peer timeout
 def test_a_frozen_node_is_noticed_by_the_heartbeat_within_the_peer_timeout(tmp_path):
     # SIGSTOP keeps the frozen node's connections open: without the heartbeat, gloo would wait 10 minutes
     job, _, survivor = stop_node_mid_epoch(tmp_path, "rank1", signal.SIGSTOP)

@@ -31,7 +31,7 @@ def find(cells, snippet: str):
     return next(cell for cell in cells if snippet in cell.source)
 
 
-@pytest.mark.slow  # an example notebook in the default suite: test_lenet_with_your_own_network
+@pytest.mark.slow  # the example notebooks are slow tests; a kernel in the default suite: the live-figure test
 def test_convolution_by_hand(tmp_path, monkeypatch):
     cells = execute("01-convolution-by-hand.ipynb", tmp_path, monkeypatch)
     assert "tensor([[19., 25.]," in find(cells, "d2l.corr2d(X, K)  #").outputs[0]["data"]["text/plain"]
@@ -45,6 +45,7 @@ def test_convolution_by_hand(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.png"))  # in Jupyter nothing is written to disk
 
 
+@pytest.mark.slow  # 10 s; a kernel in the default suite: the live-figure test below
 def test_lenet_with_your_own_network(tmp_path, monkeypatch):
     cells = execute("02-lenet-your-own-network.ipynb", tmp_path, monkeypatch)
     training = find(cells, "d2l.train_ch6(")

@@ -400,6 +400,7 @@ def test_a_bad_reference_is_one_line_naming_it(reference, message, tmp_path, cap
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
+@pytest.mark.slow  # 9 s; two ranks in the default suite: test_distributed.py's zoo runs
 def test_your_network_trains_under_torchrun(tmp_path):
     net_file = write_net(tmp_path / "n.py")
     result = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "cnnlab", "train",

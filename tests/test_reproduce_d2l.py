@@ -54,6 +54,7 @@ def test_every_d2l_recipe_has_a_row_cheapest_first():
     assert sizes == sorted(sizes)
 
 
+@pytest.mark.slow  # 11 s: three benchmark processes, each evaluating on the 10,000 real test images
 @pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST not installed")
 def test_a_second_invocation_continues_the_run(tmp_path):
     def reproduce(epochs):
@@ -72,7 +73,7 @@ def test_a_second_invocation_continues_the_run(tmp_path):
     assert "partial: 2/10 epochs" in (tmp_path / "table.md").read_text()
 
 
-@pytest.mark.slow  # the default suite stops and continues a row: test_a_second_invocation_continues_the_run
+@pytest.mark.slow  # as is test_a_second_invocation_continues_the_run, which stops and continues a row
 @pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST not installed")
 def test_sigterm_saves_the_row_and_says_the_same_command_continues(tmp_path):
     import signal

@@ -153,6 +153,7 @@ def test_a_new_run_refuses_a_directory_that_holds_a_run(tmp_path, capsys):
     assert f"cnnlab train --resume {tmp_path}" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 15 s, three processes; resuming exactly is in the default suite: the SIGINT test below
 def test_killed_run_resumed_matches_the_uninterrupted_run(tmp_path):
     args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "3", "--threads", "1", "--train-limit", "3000"]
     reference = cli(*args, "--out", str(tmp_path / "ref"))
@@ -172,7 +173,7 @@ def test_killed_run_resumed_matches_the_uninterrupted_run(tmp_path):
     assert same_weights(weights(killed_dir), weights(tmp_path / "ref"))
 
 
-# SIGTERM in the default suite: test_distributed.py::test_signal_stops_every_rank_*
+# SIGTERM (slow, as is test_distributed.py::test_signal_stops_every_rank_*) goes through the same handler as SIGINT
 @pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_interrupt_saves_a_checkpoint_prints_the_resume_command_and_resumes_exactly(tmp_path, sig):
     args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit", "3000"]

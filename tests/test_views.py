@@ -260,6 +260,10 @@ def test_a_limit_larger_than_the_test_set_means_all_of_it_with_a_note(runs, caps
     assert code == 0 and "(1,000 images" in out and "using all 1,000" in err
     code, _, err = run_cli(capsys, "confusion", runs[1], "--limit", 1001)
     assert code == 0 and "using all 1,000" in err
+
+
+@pytest.mark.slow  # 9 s: t-SNE of 1,000 points; a smaller one in the default suite: test_tsne_draws_the_last_hidden_*
+def test_a_tsne_limit_larger_than_the_test_set_means_all_of_it(runs):
     assert views.tsne(runs[1], limit=10**6).points.shape == (1000, 2)
 
 

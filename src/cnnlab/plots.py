@@ -6,6 +6,8 @@ import math
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ConfigError
 
 
@@ -83,25 +85,39 @@ def draw_curves(fig, histories: dict) -> None:
 
 
 def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None, colors=None) -> Path:
-    """A grid of images (each (H, W) grayscale or (H, W, 3) RGB, any numeric range) with a title under each.
-    `colors` optionally colours each title (e.g. green for right, red for wrong)."""
+    """A grid of images (each (H, W) grayscale or (H, W, 3) RGB, any numeric range) with a title above each.
+    `colors` optionally colours each title (e.g. green for right, red for wrong).
+    Every picture and title is drawn into one axes whose units are the figure's inches, each picture fitted to its
+    cell with its own aspect: a matplotlib axes per picture (and tight_layout over them) took 6-9 s for 100."""
     n = len(images)
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
-    lines = max(t.count("\n") + 1 for t in titles)  # room above each image for its title
+    lines = max(t.count("\n") + 1 for t in titles)
     width = max(1.45 * cols, 4.5)  # a grid of one or two columns still needs room for its titles
-    fig, axes = subplots(rows, cols, figsize=(width, (1.4 + 0.14 * lines) * rows + (0.5 if title else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            continue
-        image = images[i]
-        ax.imshow(image, cmap=None if getattr(image, "ndim", 2) == 3 else "gray", interpolation="nearest")
-        ax.set_title(titles[i], fontsize=7, color=colors[i] if colors else "black")
+    label, cell = 0.14 * lines + 0.06, 1.4 + 0.14 * lines  # inches: a title's room, and a whole row
+    head, margin = (0.5 if title else 0.05), 0.05
+    height = rows * cell + head + margin
+    fig = figure(figsize=(width, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)  # y grows downwards, as rows do
+    column = (width - 2 * margin) / cols
+    for i, image in enumerate(images):
+        image = np.asarray(image)  # an array, a tensor on the CPU or a PIL image
+        left, top = margin + (i % cols) * column, head + (i // cols) * cell
+        box_w, box_h = column - 0.1, cell - label - 0.08  # the picture's room, with a gap to its neighbours
+        h, w = image.shape[:2]
+        scale = min(box_w / w, box_h / h)
+        x0, y0 = left + (column - w * scale) / 2, top + label + (box_h - h * scale) / 2
+        ax.imshow(image, cmap=None if image.ndim == 3 else "gray", interpolation="nearest",
+                  extent=(x0, x0 + w * scale, y0 + h * scale, y0), aspect="auto")
+        ax.text(left + column / 2, y0 - 0.03, titles[i], ha="center", va="bottom", fontsize=7,
+                color=colors[i] if colors else "black")
+    ax.set_xlim(0, width)  # imshow moves the limits to its own extent
+    ax.set_ylim(height, 0)
     if title:
-        fig.suptitle(textwrap.fill(title, width=int(11 * width)), fontsize=10)  # a narrow grid wraps its title
-    fig.tight_layout()
+        fig.suptitle(textwrap.fill(title, width=int(11 * width)), fontsize=10, y=1 - 0.08 / height, va="top")
     return _save(fig, path)
 
 
