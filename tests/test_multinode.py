@@ -140,7 +140,7 @@ def two_nodes(tmp_path_factory) -> Path:
     return root / "run"
 
 
-@pytest.mark.slow  # the default suite's two-node run: test_a_frozen_node_is_noticed_*
+@pytest.mark.slow  # every two-node run is a slow test (the default suite's two processes: test_distributed.py)
 def test_two_nodes_on_loopback_train_as_one_process(two_nodes, tmp_path):
     one = tmp_path / "one"
     cnnlab.train("basic-cnn", progress=False, out=str(one), **OPTIONS)

@@ -117,7 +117,7 @@ def signalled_runs_equal_the_uninterrupted_run(tmp_path, processes: int, signals
             assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want), name
 
 
-@pytest.mark.slow  # the default suite signals once: test_train.py::test_interrupt_*, test_distributed.py::test_signal_*
+@pytest.mark.slow  # the default suite signals once: test_train.py::test_interrupt_*
 def test_one_process_signalled_at_random_moments_and_resumed_equals_the_uninterrupted_run(tmp_path):
     signalled_runs_equal_the_uninterrupted_run(tmp_path, processes=1, signals=5)
 

@@ -51,7 +51,9 @@ def assert_files_whole(run_dir: Path) -> None:
         assert rows in (done, done - 1), f"metrics.csv has {rows} epochs, last.pt {done}"
 
 
-@pytest.mark.slow  # ~1 min idle; the default suite kills one run once: test_train.py::test_killed_run_resumed_*
+# ~1 min idle; one kill: test_train.py::test_killed_run_resumed_* (slow too; the default suite's stop and resume: the
+# SIGINT test there)
+@pytest.mark.slow
 def test_run_killed_at_random_moments_and_resumed_equals_the_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     began = time.perf_counter()
