@@ -44,10 +44,10 @@ pretrained: data
 JOBS ?= 2
 PYTEST := $(VENV)/bin/pytest -q -n $(JOBS) --dist loadfile --durations=30
 
-# The default suite: every test but those marked slow (831 tests). Measured on a 2-core Intel(R) Xeon(R) Processor
-# (lscpu; KVM, family 6 model 207) shared with other engineers' jobs: 423 s at load average 4.5-6,
-# where the suite before (one process, no slow marks) took 1968 s at load average 7-15. Aim: <= 180 s on an idle
-# 2-core machine (the suite before: 611 s there); not measured idle.
+# The default suite: every test but those marked slow (1,213 tests). On an idle 2-core Intel(R) Xeon(R) Processor
+# (lscpu; KVM, family 6 model 207), from a fresh clone: 185 s, and 171-178 s in four more runs of the same tree
+# (one outlier at 210 s: the host's speed drifts); with two busy loops on the 2 cores: 342-359 s in 3 runs. Before
+# this round's work on it: 611 s idle (one process), 298 s idle in 2 workers before the last changes.
 # The linter first (pyproject.toml's [tool.ruff]): a style finding fails the target before the tests run.
 test: install
 	$(VENV)/bin/ruff check .
@@ -55,8 +55,8 @@ test: install
 
 # Everything, the slow tests included (stress, multi-node, real-data recipes, whole notebooks); CI runs make test
 # and then the slow tests but one open defect (.ci/run).
-# Its slow part alone (`pytest -m slow`, 24 tests, 2 workers) took 1936 s on the loaded machine above (load 4.5-6),
-# 605 s of it the speedrun94 recipe; the default part adds the time of `make test`.
+# Its slow part alone (`pytest -m slow`, then 24 tests, now 31, 2 workers) took 1936 s on a loaded Xeon (load
+# 4.5-6), 605 s of it the speedrun94 recipe; the default part adds the time of `make test`.
 test-all: install
 	$(VENV)/bin/ruff check .
 	$(PYTEST) -m ''
