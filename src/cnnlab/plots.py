@@ -100,13 +100,11 @@ def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None,
     fig = figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)  # y grows downwards, as rows do
     column = (width - 2 * margin) / cols
+    box_w, box_h = column - 0.1, cell - label - 0.08  # a picture's room, with a gap to its neighbours
     for i, image in enumerate(images):
         image = np.asarray(image)  # an array, a tensor on the CPU or a PIL image
         left, top = margin + (i % cols) * column, head + (i // cols) * cell
-        box_w, box_h = column - 0.1, cell - label - 0.08  # the picture's room, with a gap to its neighbours
         h, w = image.shape[:2]
         scale = min(box_w / w, box_h / h)
         x0, y0 = left + (column - w * scale) / 2, top + label + (box_h - h * scale) / 2
@@ -114,8 +112,8 @@ def image_grid(images, titles, path, *, cols: int = 8, title: str | None = None,
                   extent=(x0, x0 + w * scale, y0 + h * scale, y0), aspect="auto")
         ax.text(left + column / 2, y0 - 0.03, titles[i], ha="center", va="bottom", fontsize=7,
                 color=colors[i] if colors else "black")
-    ax.set_xlim(0, width)  # imshow moves the limits to its own extent
-    ax.set_ylim(height, 0)
+    ax.set_xlim(0, width)  # after imshow, which sets the limits to its own extent
+    ax.set_ylim(height, 0)  # y grows downwards, as rows do
     if title:
         fig.suptitle(textwrap.fill(title, width=int(11 * width)), fontsize=10, y=1 - 0.08 / height, va="top")
     return _save(fig, path)
