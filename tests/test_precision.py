@@ -38,6 +38,29 @@ def test_the_faster_precision_is_chosen_cached_and_read_back(no_user_data, monke
     assert (other.name, other.cached) == ("bf16", False)
 
 
+def test_the_same_cpu_name_with_other_bf16_instructions_is_measured_again(no_user_data, monkeypatch):
+    # a virtual machine keeps the host's model name whether or not it passes AVX512-BF16 through
+    net = torch.nn.Linear(4, 2)
+    monkeypatch.setattr(precision, "cpu_model", lambda: "Intel(R) Xeon(R) Processor")
+    monkeypatch.setattr(precision, "cpu_features", lambda: "avx512_bf16 avx512_vnni")
+    calls = timed(monkeypatch, "bf16")
+    assert precision.choose(net, (8, 4), 2, False, "tiny", 1).name == "bf16"
+    monkeypatch.setattr(precision, "cpu_features", lambda: "avx512_vnni")
+    timed(monkeypatch, "fp32")
+    without = precision.choose(net, (8, 4), 2, False, "tiny", 1)
+    assert (without.name, without.cached, len(calls)) == ("fp32", False, 1)
+
+
+def test_cpu_features_names_only_the_bf16_relevant_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+                       "flags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16 amx_tile\n")
+    assert precision.cpu_features(str(cpuinfo)) == "avx512_bf16 amx_tile avx512_vnni"
+    cpuinfo.write_text("model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2\n")
+    assert precision.cpu_features(str(cpuinfo)) == "none"
+    assert precision.cpu_features(str(tmp_path / "missing")) == "unknown"
+
+
 def test_a_corrupt_cache_is_measured_again(no_user_data, monkeypatch):
     precision.cache_path().parent.mkdir(parents=True)
     precision.cache_path().write_text("[not json")

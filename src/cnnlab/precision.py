@@ -2,8 +2,11 @@
 machine, measured, not assumed. bf16 halves the cost of a multiply-add where the CPU has the matrix units for it,
 but the conversions around each layer cost time too: on an AMD EPYC (Zen 5) bf16 trained 2.2x faster than
 float32, on an Intel Xeon with AVX512-BF16 and no AMX 1.35x slower (issue 28). So the first run of a model times a
-few training steps in each precision, alternating, keeps the faster, and caches the choice per CPU model, torch
-version, thread count, model, input shape and batch size: later runs read it and pay nothing."""
+few training steps in each precision, alternating, keeps the faster, and caches the choice per CPU model and the
+instructions it offers for bf16, torch version, thread count, model, input shape and batch size: later runs read it
+and pay nothing. The instructions are part of the key because a virtual machine reports the model name of the host's
+CPU and may or may not pass its bf16 instructions through: the same "Intel(R) Xeon(R) Processor" (family 6, model
+207) came with AVX512-BF16 in one session and without it in the next, where bf16 runs emulated."""
 import json
 import os
 import platform
@@ -17,6 +20,8 @@ ROUNDS = 5  # timed steps per precision, alternating (after one untimed warm-up 
 BF16_MARGIN = 0.9
 CANDIDATES = ("fp32", "bf16")
 DTYPES = {"fp32": None, "bf16": "bfloat16"}
+# /proc/cpuinfo flags that decide how fast bf16 (and low precision in general) can be on an x86 CPU
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16", "avx_vnni", "avx512_vnni")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The BF16_FLAGS this CPU reports, space-separated ("none" if none; "unknown" without /proc/cpuinfo)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    return " ".join(flag for flag in BF16_FLAGS if flag in flags) or "none"
+
+
 def cache_path() -> Path:
     from .data.catalog import cache_dir  # cnnlab's one cache root ($XDG_CACHE_HOME or ~/.cache, then cnnlab/)
 
@@ -83,7 +98,8 @@ def _write_cache(key: str, choice: Choice) -> None:
 def cache_key(label: str, shape: tuple, threads: int) -> str:
     import torch
 
-    return f"{cpu_model()} | torch {torch.__version__} | {threads} threads | {label} | input {shape}"
+    return (f"{cpu_model()} [{cpu_features()}] | torch {torch.__version__} | {threads} threads | {label} | "
+            f"input {shape}")
 
 
 def _step_seconds(net, x, y, dtype) -> float:
