@@ -1,4 +1,7 @@
 """Shared fixtures: a tiny MNIST-like IDX set on disk, an environment with no user data, real Fashion-MNIST."""
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,6 +67,23 @@ LONGEST_FIRST = ("test_views.py", "test_train.py", "test_own_network.py", "test_
                  "test_tools.py", "test_first_hour.py", "test_distributed.py", "test_explore.py", "test_d2l.py",
                  "test_hostile_files.py", "test_errors.py", "test_models.py", "test_untrusted.py", "test_report.py",
                  "test_d2l_chapters.py", "test_explore_security.py", "test_notebooks.py")
+
+
+def pytest_configure(config):
+    """The whole run gets a cache root of its own (XDG_CACHE_HOME, inherited by xdist workers and every subprocess):
+    runs with --precision auto cache their timings there, not in the user's ~/.cache/cnnlab/precision.json, which
+    the suite used to fill with entries for its temporary networks, and no test reads a choice an earlier run of
+    the user's cached. matplotlib keeps its font cache where it was, so no process rebuilds it."""
+    if "PYTEST_XDIST_WORKER" in os.environ or "CNNLAB_TEST_CACHE" in os.environ:
+        return
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    os.environ.setdefault("MPLCONFIGDIR", str(user_cache / "matplotlib"))
+    os.environ["CNNLAB_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cnnlab-test-cache-")
+
+
+def pytest_unconfigure(config):
+    if "PYTEST_XDIST_WORKER" not in os.environ and "CNNLAB_TEST_CACHE" in os.environ:
+        shutil.rmtree(os.environ.pop("CNNLAB_TEST_CACHE"), ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):
