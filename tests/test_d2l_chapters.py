@@ -267,6 +267,32 @@ def test_train_ch6_prints_the_same_figures_as_the_books_own_loop(small_fashion, 
     assert lines["cnnlab"][-1].endswith(" examples/sec on cpu")
 
 
+class ViewingNet(nn.Module):
+    """A conv whose output the forward flattens with .view(), which channels-last tensors refuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 28 * 28, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv2(torch.sigmoid(self.conv1(x))).view(x.shape[0], -1))
+
+
+def test_train_ch6_holds_the_network_channels_last_on_the_cpu_when_its_code_allows(small_fashion, figures, capsys):
+    small_fashion(train=512, test=128)
+    loaders = d2l.load_data_fashion_mnist(256)
+    lenet = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5),
+                          nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 10))
+    d2l.train_ch6(lenet, *loaders, 1, 0.9, torch.device("cpu"))
+    weight = lenet[3].weight  # (16, 6, 5, 5): the two formats differ
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    viewing = ViewingNet()
+    d2l.train_ch6(viewing, *loaders, 1, 0.9, torch.device("cpu"))  # trains as given, in the standard format
+    assert viewing.conv2.weight.is_contiguous()
+    assert capsys.readouterr().out.count("test acc") == 4  # two runs, each an epoch line and the closing line
+
+
 # ---------------------------------------------------------------- 7 modern convolutional networks
 def test_residual_keeps_or_halves_the_shape_as_in_the_chapter():
     X = torch.rand(4, 3, 6, 6)

@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +234,32 @@ def _step(net, x, dtype, channels_last: bool) -> Exception | None:
         return error
 
 
+@contextmanager
+def left_as_it_was(net: nn.Module, x: torch.Tensor):
+    """Inside, `net` may take trial steps in training mode on the batch `x`: afterwards its weights, batch-norm
+    statistics, mode, memory format and gradients, and the random streams, are as they were."""
+    state = copy.deepcopy(net.state_dict())  # a training-mode forward moves BatchNorm statistics
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []  # the CPU generator is always forked
+    was_training = net.training
+    try:
+        with torch.random.fork_rng(devices=devices):
+            net.train()
+            yield
+    finally:
+        net.train(was_training)
+        net.load_state_dict(state)
+        for p in net.parameters():
+            p.grad = None
+        net.to(memory_format=torch.contiguous_format)
+
+
+def trains_channels_last(net: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a training step of `net` runs with the network and the batch `x` in the channels-last memory format
+    (a forward that calls .view() on a conv's output does not); `net` is left as it was."""
+    with left_as_it_was(net, x):
+        return _step(net, x, None, True) is None
+
+
 @dataclass
 class ProbeResult:
     channels_last: bool
@@ -245,7 +272,6 @@ def probe(net: nn.Module, x: torch.Tensor, num_classes: int, label: str, dtype, 
     module does not survive, each with a one-line notice. The module, the RNG and every gradient are left as
     they were. ConfigError when the module cannot train on this input at all (naming the layer), or when its
     output does not have one score per class."""
-    state = copy.deepcopy(net.state_dict())  # a training-mode forward moves BatchNorm statistics
     devices = [x.device.index or 0] if x.device.type == "cuda" else []  # the CPU generator is always forked
     tries = [(channels_last, dtype)]
     if channels_last:
@@ -254,20 +280,13 @@ def probe(net: nn.Module, x: torch.Tensor, num_classes: int, label: str, dtype, 
         tries += [(channels_last, None)] + ([(False, None)] if channels_last else [])
     failures = {}
     chosen = None
-    was_training = net.training
-    with torch.random.fork_rng(devices=devices):
-        net.train()
+    with left_as_it_was(net, x):
         for cl, dt in tries:
             error = _step(net, x, dt, cl)
             if error is None:
                 chosen = (cl, dt)
                 break
             failures[(cl, dt)] = error
-    net.train(was_training)
-    net.load_state_dict(state)
-    for p in net.parameters():
-        p.grad = None
-    net.to(memory_format=torch.contiguous_format)
     if chosen is None:
         raise locate_failure(net, x, label) or ConfigError(
             f"{label} cannot train on input {list(x.shape)}: "
