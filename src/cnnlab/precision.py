@@ -5,8 +5,9 @@ float32, on an Intel Xeon with AVX512-BF16 and no AMX 1.35x slower (issue 28). S
 few training steps in each precision, alternating, keeps the faster, and caches the choice per CPU model and the
 instructions it offers for bf16, torch version, thread count, model, input shape and batch size: later runs read it
 and pay nothing. The instructions are part of the key because a virtual machine reports the model name of the host's
-CPU and may or may not pass its bf16 instructions through: the same "Intel(R) Xeon(R) Processor" (family 6, model
-207) came with AVX512-BF16 in one session and without it in the next, where bf16 runs emulated."""
+CPU and may or may not pass its bf16 instructions through: round 3's "Intel(R) Xeon(R) Processor" (family 6, model
+207, an Emerald Rapids part that has AVX512-BF16) listed no avx512_bf16 in /proc/cpuinfo on 2026-12-07, and the
+project's notes had described that machine as having it."""
 import json
 import os
 import platform
