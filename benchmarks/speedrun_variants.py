@@ -1,7 +1,7 @@
 """The speed-run's ablations that are not `cnnlab train` options: the recipe's loop written out (the trainer's
-data batches and flip augmentation, bf16 autocast, channels_last, Nesterov SGD with a one-cycle schedule,
-label smoothing, mirror test-time augmentation at the end), with one change at a time. README "The speed-run
-recipe" lists what each bought.
+data batches and flip augmentation, float32 or bf16 autocast (`precision`), channels_last, Nesterov SGD with a
+one-cycle schedule, label smoothing, mirror test-time augmentation at the end), with one change at a time.
+docs/speedrun.md lists what each bought.
 
     python benchmarks/speedrun_variants.py                      # the recipe itself, 5 epochs, seed 0
     python benchmarks/speedrun_variants.py hidden=128 seed=1    # a 128-unit hidden layer in the head
@@ -19,7 +19,9 @@ the 3x3 conv; whiten: speedrun94-net's frozen whitening conv), focus (1.0; f < 1
 on, train each epoch on the fraction f of the images with the highest loss when last seen), shift (0; N: in
 training, move each image by its own random offset of up to N pixels each way), recal (0; N: before the final
 evaluation, recompute the batch-norm statistics over N training images, augmented as in training), full_last
-(0; N: the last N epochs train on all the images again). Prints the final test accuracy (and the EMA's), the
+(0; N: the last N epochs train on all the images again), precision (fp32; bf16: bf16 autocast, as every row
+before round 3 ran), evals (all: the test accuracy after every epoch; last: only the final one, as the result
+needs), stem_bn (1; 0: no batch norm after the stem's pool). Prints the final test accuracy (and the EMA's), the
 training seconds and every epoch's accuracy."""
 import math
 import sys
@@ -40,7 +42,7 @@ from cnnlab.steps import augment, shift_each  # noqa: E402
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
                 ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0,
                 focus_from=3, shift=0, threads=2,
-                recal=0, full_last=0)
+                recal=0, full_last=0, precision="fp32", evals="all", stem_bn=1)
 
 
 def options(argv) -> dict:
@@ -61,6 +63,8 @@ def build(o) -> nn.Module:
                                  *net.stem[2:])
     elif o["stem"] not in ("pool", "whiten"):
         sys.exit(f"speedrun_variants.py: stem must be pool, stride2, unshuffle or whiten, got '{o['stem']}'")
+    if not o["stem_bn"]:  # the stem's conv and pool straight into ReLU, no batch norm
+        net.stem = nn.Sequential(*[m for m in net.stem if not isinstance(m, nn.BatchNorm2d)])
     if o["frozen_stem"]:
         net.stem[0].weight.requires_grad_(False)
     return net.to(memory_format=torch.channels_last)
@@ -72,11 +76,15 @@ def shifted(x, dy: int, dx: int):
     return F.pad(x, (1, 1, 1, 1))[:, :, 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
 
 
-def accuracy(model, batches, mirror: bool, shifts: bool = False) -> float:
+def autocast(o):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=o["precision"] == "bf16")
+
+
+def accuracy(model, batches, mirror: bool, shifts: bool = False, o=DEFAULTS) -> float:
     model.eval()
     correct = 0
     moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)] if shifts else [(0, 0)]
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast(o):
         for x, y in batches:
             views = [x, x.flip(-1)] if mirror else [x]
             logits = sum(model(shifted(v, dy, dx)).float() for v in views for dy, dx in moves)
@@ -110,7 +118,7 @@ def recalibrate(net, train: Batches, o) -> None:
         m.reset_running_stats()
         m.momentum = None
     index = torch.randperm(train.n, generator=torch.Generator().manual_seed(o["seed"]))[:o["recal"]]
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast(o):
         for part in index.split(1000):
             x = augment(train.transform(train.images[part]), "flip")
             net(shift_each(x, o["shift"]) if o["shift"] else x)
@@ -141,7 +149,7 @@ def main():
         start = time.perf_counter()
         for index in epoch_batches(train, losses, o, epoch):
             x, y = train.transform(train.images[index]), train.labels[index]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast(o):
                 x = augment(x, "flip")
                 x = shift_each(x, o["shift"]) if o["shift"] else x
                 per_image = F.cross_entropy(net(x), y, label_smoothing=o["smoothing"],
@@ -157,14 +165,15 @@ def main():
         seconds += time.perf_counter() - start
         last = epoch == o["epochs"]
         if last and o["recal"]:
-            print(f"before recalibration: {accuracy(net, test, mirror=True):.4f}", flush=True)
+            print(f"before recalibration: {accuracy(net, test, mirror=True, o=o):.4f}", flush=True)
             start = time.perf_counter()
             recalibrate(net, train, o)
             seconds += time.perf_counter() - start
-        accs.append(accuracy(net, test, mirror=last, shifts=last and bool(o["shift_tta"])))
-        print(f"epoch {epoch}: test accuracy {accs[-1]:.4f}", flush=True)
+        if last or o["evals"] == "all":
+            accs.append(accuracy(net, test, mirror=last, shifts=last and bool(o["shift_tta"]), o=o))
+            print(f"epoch {epoch}: test accuracy {accs[-1]:.4f}", flush=True)
     changed = {k: v for k, v in o.items() if v != DEFAULTS[k]}
-    extra = f", EMA of the weights {accuracy(ema.module, test, mirror=True):.4f}" if ema is not None else ""
+    extra = f", EMA of the weights {accuracy(ema.module, test, mirror=True, o=o):.4f}" if ema is not None else ""
     print(f"{changed or 'the recipe'}: test accuracy {accs[-1]:.4f}{extra}; training {seconds:.1f} s")
 
 
