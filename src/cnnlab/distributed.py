@@ -192,27 +192,24 @@ class Watchdog:
         self.contact = now  # when the store last answered a whole round
         self.stopped = threading.Event()
         self.hint = ""  # appended to the message: how to continue (set by the trainer once the run is known)
+        self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for target, name in ((self._beat, "cnnlab-heartbeat"), (self._judge, "cnnlab-watchdog")):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        self.threads = [threading.Thread(target=target, name=name, daemon=True)
+                        for target, name in ((self._beat, "cnnlab-heartbeat"), (self._judge, "cnnlab-watchdog"))]
+        for thread in self.threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Stop watching and tell the others this process leaves on purpose."""
+        """Stop watching and tell the others this process leaves on purpose: the heartbeat thread says goodbye as
+        its last store call, and both threads end before this returns: no thread of ours is inside a store call
+        while the process group and its store are torn down at exit, and no two threads share the store's
+        connection. A store that stopped answering holds the exit up a few beats at most."""
         if self.stopped.is_set():
             return
         self.stopped.set()
-
-        def goodbye():
-            try:
-                self.store.add(self.prefix + str(self.env.rank), -(1 << 62))
-            except Exception:  # the store is gone: nobody is left to tell
-                pass
-
-        # A store that stopped answering must not hold up the exit: wait for it a few beats at most.
-        thread = threading.Thread(target=goodbye, daemon=True)
-        thread.start()
-        thread.join(5 * BEAT_SECONDS)
+        for thread in self.threads:
+            thread.join(5 * BEAT_SECONDS)
 
     def _beat(self) -> None:
         while not self.stopped.wait(BEAT_SECONDS):
@@ -228,6 +225,10 @@ class Watchdog:
                 self.contact = now
             except Exception:  # the store stopped answering: the judge decides after `limit`
                 time.sleep(BEAT_SECONDS)
+        try:  # goodbye: a negative count tells the watchers this process left on purpose
+            self.store.add(self.prefix + str(self.env.rank), -(1 << 62))
+        except Exception:  # the store is gone: nobody is left to tell
+            pass
 
     def _judge(self) -> None:
         while not self.stopped.wait(BEAT_SECONDS):
