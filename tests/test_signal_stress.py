@@ -61,8 +61,9 @@ def timed_reference(processes: int, run_dir: Path) -> tuple[float, float]:
     return startup, done
 
 
-def check_clean_stop(process: subprocess.Popen, run_dir: Path, sig, processes: int) -> bool:
-    """Whether the process stopped on the signal (else it had finished first); asserts the stop was clean."""
+def check_clean_stop(process: subprocess.Popen, run_dir: Path, sig, processes: int, signalled: bool) -> bool:
+    """Whether the process stopped on the signal (else it had finished first); asserts the stop was clean.
+    `signalled`: whether a signal was sent to it at all."""
     out, err = process.communicate(timeout=300)
     assert PACKAGE not in err, err[-3000:]  # no traceback through cnnlab
     stopped = err.count(f"{sig.name}: stopped; checkpoint saved. Resume with:\n  cnnlab train --resume {run_dir}")
@@ -72,6 +73,12 @@ def check_clean_stop(process: subprocess.Popen, run_dir: Path, sig, processes: i
             return False
         assert process.returncode in (0, 130), err[-3000:]
         assert stopped == (process.returncode == 130), err[-3000:]
+    elif signalled and process.returncode != 0 and not run_dir.exists():
+        # torchrun itself was signalled in its own start-up (about its first second and a half), before its
+        # handlers and before any process of the job existed: it died of the signal (SIGTERM) or of Python's
+        # KeyboardInterrupt (SIGINT) with nothing started, so there is nothing to resume; start again
+        assert not out and PACKAGE not in err, err[-3000:]
+        return True
     elif process.returncode != 0:  # torchrun exits non-zero when signalled, however its processes ended
         # the processes stopped (rank 0 alone speaks), or torchrun was signalled after they had finished
         assert stopped == 1 or (stopped == 0 and "test accuracy" in out and finished(run_dir)), err[-3000:]
@@ -91,13 +98,14 @@ def signal_until_finished(run_dir: Path, processes: int, budget: int, rng, start
         process = start(processes, *argv)
         sig = rng.choice(SIGNALS)
         moment = rng.uniform(0.5 * startup, done)
+        signalled = False
         if sent < budget and not finished(run_dir):
             try:
                 process.wait(timeout=moment)
             except subprocess.TimeoutExpired:
                 process.send_signal(sig)
-                sent += 1
-        stopped = check_clean_stop(process, run_dir, sig, processes)
+                sent, signalled = sent + 1, True
+        stopped = check_clean_stop(process, run_dir, sig, processes, signalled)
     return sent
 
 
