@@ -136,7 +136,7 @@ def test_summary_prints_the_table_and_returns_the_rows(capsys):
 EXPECTED_FEATURES = {
     "basic-cnn": 320, "morvan-cnn": 32 * 7 * 7, "inception-cnn": 88 * 4 * 4, "residual-cnn": 32 * 4 * 4,
     "lenet": 84, "lenet-bn": 84, "lenet-relu": 84, "alexnet": 4096, "vgg11": 4096, "vgg11-small": 4096,
-    "nin": 10, "googlenet": 1024, "resnet18": 512, "resnet18-preact": 512, "densenet": 248, "speedrun-net": 64 * 7 * 7,
+    "nin": 10, "googlenet": 1024, "resnet18": 512, "resnet18-preact": 512, "densenet": 248, "speedrun-net": 48 * 7 * 7,
     "speedrun94-net": 128,  # the hidden layer feeds the classifier
 }
 

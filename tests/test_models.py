@@ -49,7 +49,7 @@ def test_model_trains_at_its_input_size_with_finite_logits_and_gradients(name):
     for pname, p in model.named_parameters():
         if p.requires_grad:
             assert p.grad is not None and torch.isfinite(p.grad).all(), pname
-        else:  # frozen by design (speedrun94-net's whitening conv): no gradient at all
+        else:  # frozen by design (the speed-run nets' whitening conv): no gradient at all
             assert p.grad is None, pname
 
 
@@ -202,11 +202,12 @@ HAND_COUNTS = {
     "resnet18-preact": (conv(1, 64, 7) + bn(64) + RESNET18_STAGES - bn(128) - bn(256) - bn(512)
                         + bn(64) + bn(128) + bn(256) + bn(512) + linear(512, 10)),
     "densenet": conv(1, 64, 7) + bn(64) + DENSE_CONVS + TRANSITIONS + bn(248) + linear(248, 10),
-    # bias-free 3x3 convs, each followed by BN; the head sees the whole 64-channel 7x7 map
-    "speedrun-net": (1 * 16 * 9 + bn(16) + 16 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
-                     + linear(64 * 7 * 7, 10)),
-    # the first conv: 18 frozen whitening filters
-    "speedrun94-net": (1 * 18 * 9 + bn(18) + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
+    # the first conv: 18 frozen whitening filters, no batch norm after them; then bias-free 3x3 convs, each
+    # followed by BN; the head sees the whole 48-channel 7x7 map
+    "speedrun-net": (1 * 18 * 9 + 18 * 32 * 9 + bn(32) + 32 * 48 * 9 + bn(48) + 48 * 48 * 9 + bn(48)
+                     + linear(48 * 7 * 7, 10)),
+    # the first conv: 18 frozen whitening filters, no batch norm after them
+    "speedrun94-net": (1 * 18 * 9 + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
                        + linear(64 * 7 * 7, 128) + linear(128, 10)),
 }
 
