@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from cnnlab.precision import cpu_model  # noqa: E402
+from cnnlab.precision import cpu_features, cpu_model  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -48,8 +48,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, help="pin the thread count (default: the run's own choice)")
     args = parser.parse_args()
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average at start "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"CPU: {cpu_model()} (bf16-related instructions: {cpu_features()}), {os.cpu_count()} cores; "
+          f"load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     root = Path(tempfile.mkdtemp(prefix="bench-auto-precision-"))
     env = {**os.environ, "XDG_CACHE_HOME": str(root / "cache")}  # auto's choice measured afresh, kept apart
     print(f"{'model':<16} {'fp32 img/s':>10} {'bf16 img/s':>10} {'auto img/s':>10} {'auto/best':>9}  auto chose "

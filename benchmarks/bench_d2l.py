@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from cnnlab.data import load_dataset  # noqa: E402
 from cnnlab.plots import subplots  # noqa: E402
+from cnnlab.precision import cpu_model  # noqa: E402
 from reference import PerSampleMNIST  # noqa: E402
 
 SEED003 = Path(__file__).resolve().parents[1] / "tests" / "seeds" / "seed003.py"
@@ -121,14 +122,6 @@ def seed_lenet() -> nn.Module:
 
 
 # ---------------------------------------------------------------- measurements
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
-
-
 def one_pass(loader) -> float:
     start, n = time.perf_counter(), 0
     for _, y in loader:

@@ -14,7 +14,6 @@ the targets: speedrun >= 0.930 every seed in <= 0.5x; speedrun94 (a recipe of th
 import argparse
 import csv
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 from cnnlab.config import RECIPES  # noqa: E402
+from cnnlab.precision import cpu_features, cpu_model  # noqa: E402
 
 TARGETS = {"speedrun": dict(mean=0.930, each=0.930, ratio=0.5), "speedrun94": dict(mean=0.940, each=0.938, ratio=0.5)}
 
@@ -62,13 +62,6 @@ def recipe(spec, seed, out, env, args):
     return wall, float(rows[-1]["test_acc"]), sum(float(r["seconds"]) for r in rows)
 
 
-def cpu():
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.machine()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,8 +78,8 @@ def main():
     if "OMP_WAIT_POLICY" not in env:
         env.setdefault("GOMP_SPINCOUNT", "10000")
     load = os.getloadavg()
-    print(f"{cpu()}, {os.cpu_count()} cores; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at start "
-          f"(shared machine: other jobs may run)", flush=True)
+    print(f"{cpu_model()} (bf16-related instructions: {cpu_features()}), {os.cpu_count()} cores; load average "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at start (shared machine: other jobs may run)", flush=True)
     results = {name: [] for name in ["reference", *args.recipes]}
     root = Path(tempfile.mkdtemp(prefix="speedrun-vs-reference-"))
     for seed in args.seeds:
