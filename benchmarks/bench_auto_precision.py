@@ -74,6 +74,7 @@ def main():
         print(f"{model:<16} {median['fp32']:>10,.0f} {median['bf16']:>10,.0f} {median['auto']:>10,.0f} "
               f"{ratio:>9.3f}  {chosen} (+{first_seconds - again_seconds:.1f} s)", flush=True)
         print(f"{'':<16} {note}")
+        print(f"{'':<16} rounds: " + "; ".join(f"{p} {', '.join(f'{v:,.0f}' for v in speeds[p])}" for p in PRECISIONS))
     print(f"auto is within {100 * (1 - worst):.1f}% of the best fixed precision on every model "
           f"(load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
