@@ -47,26 +47,27 @@ class Choice:
                 f"({how}; kept in {cache_path()}); --precision fp32 or bf16 fixes it")
 
 
+def _cpuinfo(field: str, path: str = "/proc/cpuinfo") -> str | None:
+    """The value of the first `field` line of /proc/cpuinfo; None where there is none (or no such file)."""
+    try:
+        with open(path) as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(field)), None)
+    except OSError:
+        return None
+
+
 def cpu_model() -> str:
     """The CPU's model name as /proc/cpuinfo gives it (else platform's)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown CPU"
 
 
 def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> str:
-    """The BF16_FLAGS this CPU reports, space-separated ("none" if none; "unknown" without /proc/cpuinfo)."""
-    try:
-        with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
+    """The BF16_FLAGS this CPU reports, space-separated ("none" if none; "unknown" where /proc/cpuinfo lists no
+    flags)."""
+    flags = _cpuinfo("flags", cpuinfo)
+    if flags is None:
         return "unknown"
-    return " ".join(flag for flag in BF16_FLAGS if flag in flags) or "none"
+    return " ".join(flag for flag in BF16_FLAGS if flag in flags.split()) or "none"
 
 
 def cache_path() -> Path:
