@@ -45,8 +45,8 @@ JOBS ?= 2
 PYTEST := $(VENV)/bin/pytest -q -n $(JOBS) --dist loadfile --durations=30
 
 # The default suite: every test but those marked slow (1,217 tests). On an idle 2-core Intel(R) Xeon(R) Processor
-# (lscpu; KVM, family 6 model 207), from fresh clones: 163 s and 176 s (2026-12-07 12:13, 12:53 UTC); an earlier tree: 185 s, and
-# 171-178 s in four more runs of the same tree
+# (lscpu; KVM, family 6 model 207), from fresh clones: 163 s and 176 s (2026-12-07 12:13, 12:53 UTC); an
+# earlier tree: 185 s, and 171-178 s in four more runs of the same tree
 # (one outlier at 210 s: the host's speed drifts); with two busy loops on the 2 cores: 342-359 s in 3 runs. Before
 # this round's work on it: 611 s idle (one process), 298 s idle in 2 workers before the last changes.
 # The linter first (pyproject.toml's [tool.ruff]): a style finding fails the target before the tests run.

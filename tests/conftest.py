@@ -74,16 +74,18 @@ def pytest_configure(config):
     runs with --precision auto cache their timings there, not in the user's ~/.cache/cnnlab/precision.json, which
     the suite used to fill with entries for its temporary networks, and no test reads a choice an earlier run of
     the user's cached. matplotlib keeps its font cache where it was, so no process rebuilds it."""
-    if "PYTEST_XDIST_WORKER" in os.environ or "CNNLAB_TEST_CACHE" in os.environ:
+    if "PYTEST_XDIST_WORKER" in os.environ or "CNNLAB_TEST_CACHE" in os.environ:  # a worker, or a nested run
         return
     user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     os.environ.setdefault("MPLCONFIGDIR", str(user_cache / "matplotlib"))
-    os.environ["CNNLAB_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cnnlab-test-cache-")
+    config.cnnlab_test_cache = tempfile.mkdtemp(prefix="cnnlab-test-cache-")  # this process made it, and removes it
+    os.environ["CNNLAB_TEST_CACHE"] = os.environ["XDG_CACHE_HOME"] = config.cnnlab_test_cache
 
 
 def pytest_unconfigure(config):
-    if "PYTEST_XDIST_WORKER" not in os.environ and "CNNLAB_TEST_CACHE" in os.environ:
-        shutil.rmtree(os.environ.pop("CNNLAB_TEST_CACHE"), ignore_errors=True)
+    made = getattr(config, "cnnlab_test_cache", None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):
