@@ -198,7 +198,8 @@ def test_why_this_class_and_compare_panels(page, site):
     page.select_option("#why-class", "2")
     page.wait_for_function("document.getElementById('why-cam').dataset.target === '2'")
     page.click("nav[data-group=panel] button[data-tab=compare]")
-    page.wait_for_selector("#compare-right .compare-top")
+    page.wait_for_selector("#compare-right .compare-top")  # the two sides load independently: wait for each
+    page.wait_for_selector("#compare-left .compare-top")
     assert page.locator("#compare-left .compare-top").count() == 1
     left, right = page.inner_text("#compare-left h3"), page.inner_text("#compare-right h3")
     assert left.startswith(f"{site[1].name}/best.pt") and right != left
