@@ -316,11 +316,11 @@ def test_python_api_raises_the_cnnlab_error_the_command_prints(call, error_type,
 
 
 def test_python_api_raises_image_error_for_an_unreadable_picture(tmp_path):
-    from cnnlab.views import read_picture
+    from cnnlab.pictures import read_file
 
     (tmp_path / "notes.png").write_text("not a picture")
     with pytest.raises(ImageError, match="notes.png: not an image PIL can read"):
-        read_picture(tmp_path / "notes.png")
+        read_file(tmp_path / "notes.png")
 
 
 # ---------------------------------------------------------------- the real command, as a user runs it

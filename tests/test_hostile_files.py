@@ -14,7 +14,9 @@ import pytest
 import torch
 
 import cnnlab
-from cnnlab import cifar, folder, rundir
+from cnnlab import rundir
+from cnnlab.data import cifar, folder
+from cnnlab.trained import load_trained
 from cnnlab.checkpoint import save_checkpoint
 from cnnlab.cli import main
 from cnnlab.data import FILES, load_dataset, make_synthetic, write_idx
@@ -152,7 +154,7 @@ def test_every_checkpoint_field_of_a_wrong_type_or_range_is_one_line_naming_it(c
     run = crafted_run(good_run, good_payload, mutation, tmp_path)
     for argv in READERS.values():
         one_line(capsys, [a.format(run=run, tmp=tmp_path) for a in argv], "run/", needle)
-    for load in (rundir.load_trained, rundir.load_checkpoint, lambda p: rundir.load_trained(p, which="last")):
+    for load in (load_trained, rundir.load_checkpoint, lambda p: load_trained(p, which="last")):
         with pytest.raises(CheckpointError) as raised:
             load(run)
         assert needle in str(raised.value)
@@ -160,7 +162,7 @@ def test_every_checkpoint_field_of_a_wrong_type_or_range_is_one_line_naming_it(c
 
 
 def test_a_checkpoint_as_cnnlab_writes_it_passes_every_check(good_run):
-    trained = rundir.load_trained(good_run)
+    trained = load_trained(good_run)
     assert trained.input_size == 28 and trained.evaluation.precision == "float32"
 
 
@@ -365,7 +367,7 @@ def test_an_empty_test_set_is_an_error_not_accuracy_zero(good_run, tmp_path, cap
         write_idx(directory / labels, split.labels.numpy()[:keep])
     one_line(capsys, ["eval", good_run, "--dataset", "mnist", "--data-dir", directory],
              "data set 'mnist' has no test images")
-    trained = rundir.load_trained(good_run)
+    trained = load_trained(good_run)
     empty = trained.batches(load_dataset("mnist", directory).test)
     with pytest.raises(DatasetError, match="no test images to evaluate"):
         evaluate(trained.model, empty)
@@ -456,7 +458,7 @@ def test_a_mistyped_run_directory_says_so_and_suggests_the_nearest_run(good_run,
              f"{runs / 'fahsion'}: no such run directory; did you mean {runs / 'fashion'}?")
     one_line(capsys, ["eval", runs / "zzz"], f"{runs / 'zzz'}: no such run directory")
     with pytest.raises(CheckpointError, match="no such run directory; did you mean"):
-        rundir.load_trained(runs / "fashon")
+        load_trained(runs / "fashon")
     one_line(capsys, ["eval", runs / "gone.pt"], "gone.pt: no such checkpoint file")
 
 

@@ -209,16 +209,16 @@ def test_resume_with_another_architecture_names_the_first_tensor_that_does_not_f
 # ---------------------------------------------------------------- looking inside
 def test_every_view_takes_a_module_with_a_data_set(liu_run, tmp_path):
     net, _ = liu_run
-    predictions, path = views.predict(net, dataset="synthetic", limit=6, out=tmp_path / "p.png")
-    assert len(predictions) == 6 and path.is_file()
+    shown = views.predict(net, dataset="synthetic", limit=6, out=tmp_path / "p.png")
+    assert len(shown.predictions) == 6 and shown.is_file()
     result = views.confusion(net, dataset="synthetic", limit=100, out=tmp_path / "c.png")
     assert int(result.matrix.sum()) == 100 and result.path.is_file()
     assert "\n" not in repr(result) and repr(result).startswith("Confusion(accuracy ")
     assert views.tsne(net, dataset="synthetic", limit=40, out=tmp_path / "t.png").is_file()
-    layers, _, path = views.features(net, dataset="synthetic", index=3, out=tmp_path / "f.png")
-    assert [shape for _, shape in layers] == [(1, 10, 24, 24), (1, 20, 8, 8)] and path.is_file()
-    name, shape, path = views.kernels(net, out=tmp_path / "k.png")
-    assert (name, shape) == ("conv1", (10, 1, 5, 5)) and path.is_file()
+    maps = views.features(net, dataset="synthetic", index=3, out=tmp_path / "f.png")
+    assert [shape for _, shape in maps.layers] == [(1, 10, 24, 24), (1, 20, 8, 8)] and maps.is_file()
+    kernels = views.kernels(net, out=tmp_path / "k.png")
+    assert (kernels.layer, kernels.shape) == ("conv1", (10, 1, 5, 5)) and kernels.is_file()
     assert net.training  # the views use a copy in eval mode: the user's module keeps its mode
 
 
@@ -507,7 +507,7 @@ def test_the_seeds_networks_train_pasted_as_they_are_and_every_view_reads_them(m
     result = cnnlab.train(make(), epochs=1, out=str(tmp_path / "r"), **TINY)
     assert len(result.history) == 1 and result.history[0]["test_acc"] >= 0
     assert views.tsne(result, limit=20, out=tmp_path / "t.png").is_file()  # penultimate of any module
-    assert views.features(result, out=tmp_path / "f.png")[2].is_file()
+    assert views.features(result, out=tmp_path / "f.png").is_file()
 
 
 def test_a_network_defined_in_a_script_is_named_by_its_class_and_never_looked_up(tmp_path):

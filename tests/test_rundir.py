@@ -9,6 +9,7 @@ import pytest
 from cnnlab import rundir, views
 from cnnlab.cli import main
 from cnnlab.rundir import load_checkpoint, read_metrics
+from cnnlab.trained import load_trained
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_a_run_directory_means_best_pt_and_last_picks_the_other(tta_run):
 
 
 def test_load_trained_gives_an_eval_mode_model_with_what_inference_needs(tta_run):
-    trained = rundir.load_trained(tta_run)
+    trained = load_trained(tta_run)
     assert not trained.model.training
     assert trained.classes == tuple(load_checkpoint(tta_run / "best.pt")["classes"])
     assert trained.input_size == 28 and len(trained.normalize) == 2
