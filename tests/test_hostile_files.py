@@ -15,13 +15,12 @@ import torch
 
 import cnnlab
 from cnnlab import rundir
-from cnnlab.data import cifar, folder
-from cnnlab.trained import load_trained
 from cnnlab.checkpoint import save_checkpoint
 from cnnlab.cli import main
-from cnnlab.data import FILES, load_dataset, make_synthetic, write_idx
+from cnnlab.data import FILES, cifar, folder, load_dataset, make_synthetic, write_idx
 from cnnlab.errors import CheckpointError, ConfigError, DatasetError
 from cnnlab.evaluate import evaluate
+from cnnlab.trained import load_trained
 from test_named_sets import tiny_cifar
 
 
