@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from cnnlab.explore import engine, find_sources, load_network, make_server
-from cnnlab.rundir import load_model
+from cnnlab.rundir import load_model, read_metrics
 
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -295,7 +295,7 @@ def followed(browser, tmp_path_factory):
         page.wait_for_function("document.getElementById('live-status').textContent.includes('waiting')")
         trainer = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "basic-cnn", "--dataset", "synthetic",
                                     "--epochs", "2", "--train-limit", "1500", "--test-limit", "200", "--threads", "1",
-                                    "--precision", "fp32", "--out", str(run)],
+                                    "--precision", "fp32", "--test-every", "2", "--out", str(run)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         page.wait_for_function("document.querySelectorAll('#live-epochs .epoch-row').length === 2", timeout=180_000)
         assert trainer.wait(timeout=120) == 0, trainer.stderr.read()
@@ -308,12 +308,16 @@ def followed(browser, tmp_path_factory):
 
 
 def test_following_a_training_run_shows_two_epochs(followed):
-    page, _, _, errors = followed
+    page, _, run_dir, errors = followed
     assert page.get_attribute("#live-status", "data-epoch") == "2"
     assert "epoch 2 of 2" in page.inner_text("#live-status")
     newest = page.locator("#live-epochs .epoch-row").first
     assert newest.get_attribute("data-epoch") == "2"
     assert newest.locator(".map canvas").count() > 0  # the feature maps of the epoch-2 weights
+    # --test-every 2: epoch 1 had no test pass, epoch 2 (the last) had one
+    accuracy = read_metrics(run_dir)[1]["test_acc"]
+    assert f"test accuracy {100 * accuracy:.1f}%" in page.inner_text("#live-status")
+    assert "not tested this epoch" in page.locator("#live-epochs .epoch-row[data-epoch='1']").inner_text()
     shot(page, "live", "#live-panel")
     assert not errors, errors  # no JavaScript exception on the way
 

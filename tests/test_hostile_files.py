@@ -193,6 +193,12 @@ RUN_FILE_DEFECTS = {  # case id: (what is done to the run directory, message par
                              "metrics.csv: line 2: train_acc is 'x', expected a number"),
     "metrics-accuracy-range": (lambda r: (r / "metrics.csv").write_text(HEADER + ROW.replace("0.21", "21")),
                                "metrics.csv: line 2: train_acc is 21.0"),
+    # an epoch without a test pass (--test-every) leaves both test figures empty; one of them alone, or a training
+    # figure, empty is not what cnnlab writes
+    "metrics-one-test-figure-empty": (lambda r: (r / "metrics.csv").write_text(HEADER + ROW.replace(",0.4,", ",,")),
+                                      "metrics.csv: line 2: test_acc is '', expected a number"),
+    "metrics-train-figure-empty": (lambda r: (r / "metrics.csv").write_text(HEADER + ROW.replace(",0.21,", ",,")),
+                                   "metrics.csv: line 2: train_acc is '', expected a number"),
     "metrics-dev-zero": (lambda r: (r / "metrics.csv").unlink() or (r / "metrics.csv").symlink_to("/dev/zero"),
                          "metrics.csv: not a regular file"),
     "metrics-fifo": (lambda r: _fifo(r / "metrics.csv"), "metrics.csv: not a regular file"),

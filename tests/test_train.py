@@ -78,6 +78,52 @@ def test_same_seed_same_settings_give_identical_metrics_and_weights(tmp_path):
     assert same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
 
 
+def test_test_every_tests_every_nth_epoch_and_the_last_and_changes_nothing_else(tmp_path, capsys):
+    cnnlab.train("basic-cnn", epochs=5, train_limit=600, test_limit=200, out=str(tmp_path / "all"), **FAST)
+    result = cnnlab.train("basic-cnn", epochs=5, train_limit=600, test_limit=200, test_every=2,
+                          out=str(tmp_path / "some"), **FAST)
+    every, some = read_metrics(tmp_path / "all"), read_metrics(tmp_path / "some")
+    assert [r["epoch"] for r in some if r["test_acc"] is not None] == [2, 4, 5]
+    assert all(r["test_loss"] is None for r in some if r["epoch"] in (1, 3))
+    with open(tmp_path / "some" / "metrics.csv") as f:
+        assert next(row for row in csv.DictReader(f) if row["epoch"] == "1")["test_acc"] == ""
+    # a test pass changes nothing in training: the same training figures and weights, the same tested figures
+    train_part = ("epoch", "train_loss", "train_acc", "lr")
+    assert [{k: r[k] for k in train_part} for r in some] == [{k: r[k] for k in train_part} for r in every]
+    assert [r for r in deterministic_columns(tmp_path / "some") if r["test_acc"] is not None] == [
+        r for r in deterministic_columns(tmp_path / "all") if r["epoch"] in (2, 4, 5)]
+    assert same_weights(weights(tmp_path / "some"), weights(tmp_path / "all"))
+    # best.pt holds the best tested epoch
+    best = max((r for r in some if r["test_acc"] is not None), key=lambda r: r["test_acc"])
+    assert load_checkpoint(tmp_path / "some" / "best.pt")["history"][-1] == best
+    assert f"(best {best['test_acc']:.4f} at epoch {best['epoch']})" in repr(result)
+    # only the last epoch, resumed further: the untested rows come back from the checkpoint as they were
+    cnnlab.train("basic-cnn", epochs=2, train_limit=600, test_limit=200, test_every=0, out=str(tmp_path / "last"),
+                 **FAST)
+    assert [r["test_acc"] is None for r in read_metrics(tmp_path / "last")] == [True, False]
+    assert main(["train", "--resume", str(tmp_path / "last"), "--epochs", "3"]) == 0
+    assert [r["test_acc"] is None for r in read_metrics(tmp_path / "last")] == [True, False, False]
+    assert main(["plot", str(tmp_path / "some"), "--out", str(tmp_path / "curves.png")]) == 0
+    assert main(["compare", str(tmp_path / "some"), str(tmp_path / "last"), "--out", str(tmp_path / "cmp")]) == 0
+    with open(tmp_path / "cmp" / "compare.csv") as f:
+        assert [float(row["best_test_acc"]) for row in csv.DictReader(f)][0] == best["test_acc"]
+
+
+def test_the_console_shows_an_untested_epoch_with_dashes_and_the_epoch_line_without_a_test(tmp_path, capsys):
+    assert main(["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--train-limit", "300",
+                 "--test-limit", "100", "--threads", "1", "--test-every", "0", "--out", str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first = next(line for line in lines if line.split()[:1] == ["1"])
+    assert first.split()[3:5] == ["-", "-"]
+    second = next(line for line in lines if line.split()[:1] == ["2"])
+    assert float(second.split()[4]) == read_metrics(tmp_path / "r")[1]["test_acc"]
+
+
+def test_test_every_below_zero_is_an_error_naming_it(capsys):
+    assert main(["train", "basic-cnn", "--dataset", "synthetic", "--test-every", "-1"]) == 2
+    assert "--test-every must be 0 (the last epoch only) or a positive integer, got -1" in capsys.readouterr().err
+
+
 def test_different_seeds_give_different_runs(tmp_path):
     cnnlab.train("basic-cnn", epochs=1, train_limit=1000, out=str(tmp_path / "a"), seed=1, **FAST)
     cnnlab.train("basic-cnn", epochs=1, train_limit=1000, out=str(tmp_path / "b"), seed=2, **FAST)

@@ -42,7 +42,10 @@ def _why_few(config: dict) -> str:
 
 def likely_causes(info: dict, row: dict) -> str | None:
     """One line naming the likely causes when epoch `row` (a metrics.csv row) looks wrong; None when it looks
-    fine. `info` is what config.json records (settings, classes, image counts)."""
+    fine (and for an epoch without a test pass). `info` is what config.json records (settings, classes, image
+    counts)."""
+    if row["test_acc"] is None:
+        return None
     config = info["config"]
     chance = 1 / len(info["classes"])
     train, test = row["train_acc"], row["test_acc"]

@@ -70,9 +70,12 @@ def draw_curves(fig, histories: dict) -> None:
         color = f"C{i % 10}"
         prefix = f"{label} " if len(histories) > 1 else ""
         ax_loss.plot(epochs, [r["train_loss"] for r in rows], "-o", color=color, ms=3, label=f"{prefix}train")
-        ax_loss.plot(epochs, [r["test_loss"] for r in rows], "--s", color=color, ms=3, label=f"{prefix}test")
+        tested = [r for r in rows if r["test_acc"] is not None]  # --test-every: the tested epochs only
+        ax_loss.plot([r["epoch"] for r in tested], [r["test_loss"] for r in tested], "--s", color=color, ms=3,
+                     label=f"{prefix}test")
         ax_acc.plot(epochs, [r["train_acc"] for r in rows], "-o", color=color, ms=3, label=f"{prefix}train")
-        ax_acc.plot(epochs, [r["test_acc"] for r in rows], "--s", color=color, ms=3, label=f"{prefix}test")
+        ax_acc.plot([r["epoch"] for r in tested], [r["test_acc"] for r in tested], "--s", color=color, ms=3,
+                    label=f"{prefix}test")
     for ax, name in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
@@ -239,7 +242,8 @@ def plot_accuracy_vs_params(runs, path) -> Path:
     fig, ax = subplots(figsize=(6.5, 4.2))
     order = sorted(range(len(runs)), key=lambda i: -runs[i][2])  # top to bottom, so stacked labels keep their order
     accuracies = [r[2] for r in runs]
-    near = 0.05 * (max(accuracies) - min(accuracies) or 1)  # closer than this, two labels on one line would collide
+    spread = max(accuracies) - min(accuracies) if accuracies else 0  # no runs: a run with no test yet is left out
+    near = 0.05 * (spread or 1)  # closer than this, two labels on one line would collide
     beside = {}  # runs of one parameter count sit on one vertical line: close ones stack their labels downwards
     for i in order:
         label, params, accuracy = runs[i]

@@ -9,6 +9,7 @@ from tqdm import tqdm
 from .config import OWN_NETWORK_FAMILY, own_network_defaults
 from .hints import likely_causes
 from .notebook import LiveFigure, Progress, bar, in_notebook
+from .rundir import last_tested
 
 
 def openmp_note(threads: int) -> str | None:
@@ -94,19 +95,21 @@ class ConsoleReporter:
         self.line(row)
 
     def line(self, row: dict) -> None:
-        print(f"{row['epoch']:>5} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} {row['test_loss']:>9.4f} "
-              f"{row['test_acc']:>8.4f} {row['images_per_s']:>8,.0f} {row['seconds']:>6.1f}", file=self.file)
+        untested = row["test_acc"] is None  # --test-every: no test pass after this epoch
+        test = f"{'-':>9} {'-':>8}" if untested else f"{row['test_loss']:>9.4f} {row['test_acc']:>8.4f}"
+        print(f"{row['epoch']:>5} {row['train_loss']:>10.4f} {row['train_acc']:>9.4f} {test} "
+              f"{row['images_per_s']:>8,.0f} {row['seconds']:>6.1f}", file=self.file)
         hint = None if self.hinted else likely_causes(self.info, row)
         if hint:  # once per run: the first epoch that looks wrong
             print(f"hint: {hint}", file=self.file)
             self.hinted = True
 
     def finish(self, history: list[dict], device: str) -> None:
-        last = history[-1]
+        last, tested = history[-1], last_tested(history)  # the last epoch is always tested
         seen = sum(r["images_per_s"] * r["seconds"] for r in history)
         seconds = sum(r["seconds"] for r in history)
         # d2l's train_ch6 summary lines
-        print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {last['test_acc']:.3f}",
+        print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, test acc {tested['test_acc']:.3f}",
               file=self.file)
         print(f"{seen / seconds:.1f} examples/sec on {device}", file=self.file)
 
@@ -150,7 +153,8 @@ class NotebookReporter(ConsoleReporter):
 
     def epoch_end(self, row: dict) -> None:
         self.line(row)
-        self.progress.update(f"epoch {row['epoch']}/{self.epochs} done: test acc {row['test_acc']:.4f}", force=True)
+        test = "" if row["test_acc"] is None else f": test acc {row['test_acc']:.4f}"
+        self.progress.update(f"epoch {row['epoch']}/{self.epochs} done{test}", force=True)
         self.history.append(row)
         self.draw()
 
@@ -167,5 +171,6 @@ class NotebookReporter(ConsoleReporter):
             self.live.update()
 
     def finish(self, history: list[dict], device: str) -> None:
-        self.progress.update(f"done: {len(history)} epochs, test acc {history[-1]['test_acc']:.4f}", force=True)
+        self.progress.update(f"done: {len(history)} epochs, test acc {last_tested(history)['test_acc']:.4f}",
+                             force=True)
         super().finish(history, device)

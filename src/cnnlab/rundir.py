@@ -127,6 +127,30 @@ def write_metrics(run_dir, history: list[dict]) -> None:
     atomic_write_text(Path(run_dir) / METRICS, text.getvalue())
 
 
+def tested(history: list[dict]) -> list[dict]:
+    """The epochs of `history` that ended with a test pass (every one, unless the run had --test-every)."""
+    return [row for row in history if row["test_acc"] is not None]
+
+
+def best_row(history: list[dict]) -> dict | None:
+    """The tested epoch with the highest test accuracy (the first of equals: the one best.pt holds); None if no
+    epoch was tested yet."""
+    return max(tested(history), key=lambda row: row["test_acc"], default=None)
+
+
+def last_tested(history: list[dict]) -> dict | None:
+    """The last epoch with test figures; None if no epoch was tested yet."""
+    return next((row for row in reversed(history) if row["test_acc"] is not None), None)
+
+
+def accuracy_line(history: list[dict]) -> str:
+    """'test accuracy 0.9123 (best 0.9150 at epoch 7)' of the last tested epoch, as a run's summary says it."""
+    last, best = last_tested(history), best_row(history)
+    if last is None:
+        return "no epoch tested yet"
+    return f"test accuracy {last['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch {best['epoch']})"
+
+
 def read_metrics(run_dir) -> list[dict]:
     """The finished epochs of metrics.csv, read with bounds and checked (validate.read_metrics_csv): CheckpointError
     naming the file and line for anything cnnlab did not write; FileNotFoundError before the first epoch."""

@@ -59,6 +59,11 @@ class Run:
                                  tta=self.config.tta and epoch == self.config.epochs,
                                  batch_size=self.test_batches.batch_size, channels_last=self.config.channels_last)
 
+    def tests(self, epoch: int) -> bool:
+        """Whether epoch `epoch` ends with a test pass: every --test-every'th epoch, and always the last."""
+        every = self.config.test_every
+        return epoch == self.config.epochs or (every > 0 and epoch % every == 0)
+
     def save(self, which: str) -> None:
         """Write the run's state as best.pt or last.pt (rank 0 only)."""
         if not self.env.main:

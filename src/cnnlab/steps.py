@@ -112,10 +112,13 @@ class EpochSums:
             torch.tensor([self.loss, self.correct, self.count], dtype=torch.float64, device=device), env).tolist()
         return EpochSums(loss, correct, int(count), self.seconds, self.lr)
 
-    def row(self, epoch: int, test_loss: float, test_acc: float) -> dict:
-        """The metrics.csv row of a finished epoch (sums already totalled over the ranks)."""
+    def row(self, epoch: int, test_loss: float | None, test_acc: float | None) -> dict:
+        """The metrics.csv row of a finished epoch (sums already totalled over the ranks); None for the test
+        figures of an epoch without a test pass."""
         return {"epoch": epoch, "train_loss": round(self.loss / self.count, 6),
-                "train_acc": round(self.correct / self.count, 6), "test_loss": round(test_loss, 6),
-                "test_acc": round(test_acc, 6), "lr": self.lr, "seconds": round(self.seconds, 3),
+                "train_acc": round(self.correct / self.count, 6),
+                "test_loss": None if test_loss is None else round(test_loss, 6),
+                "test_acc": None if test_acc is None else round(test_acc, 6), "lr": self.lr,
+                "seconds": round(self.seconds, 3),
                 "images_per_s": round(self.count / self.seconds, 1)}
 

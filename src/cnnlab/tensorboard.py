@@ -46,10 +46,10 @@ class Board:
 
     def epoch_end(self, run, row: dict) -> None:
         epoch = row["epoch"]
-        for key in ("train_loss", "test_loss"):
-            self.writer.add_scalar(f"loss/{key.split('_')[0]}", row[key], epoch)
-        for key in ("train_acc", "test_acc"):
-            self.writer.add_scalar(f"accuracy/{key.split('_')[0]}", row[key], epoch)
+        for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
+            if row[key] is not None:  # --test-every: no test figures for this epoch
+                what, part = key.split("_")
+                self.writer.add_scalar(f"{'accuracy' if part == 'acc' else 'loss'}/{what}", row[key], epoch)
         self.writer.add_scalar("lr", row["lr"], epoch)
         self.writer.add_scalar("images_per_s", row["images_per_s"], epoch)
         self.writer.add_figure("predictions", self._predictions(run.net), epoch)

@@ -159,18 +159,22 @@ def finish_epoch(run: Run) -> dict:
     if run.hard is not None:
         run.hard.end_epoch(all_sum=partial(distributed.all_sum, env=run.env))
     distributed.broadcast_buffers(run.net, run.env)
-    score = evaluate(run.model, run.test_batches, run.evaluation(run.epoch),
-                     all_sum=partial(distributed.all_sum, env=run.env))
-    row = sums.row(run.epoch, score.loss, score.accuracy)
-    if not math.isfinite(row["test_loss"]):
-        raise TrainingError(f"test loss became {row['test_loss']} after epoch {run.epoch}; stopped. " + last_good(run))
-    best = max((r["test_acc"] for r in run.history), default=-1.0)
+    if run.tests(run.epoch):
+        score = evaluate(run.model, run.test_batches, run.evaluation(run.epoch),
+                         all_sum=partial(distributed.all_sum, env=run.env))
+        row = sums.row(run.epoch, score.loss, score.accuracy)
+        if not math.isfinite(row["test_loss"]):
+            raise TrainingError(f"test loss became {row['test_loss']} after epoch {run.epoch}; stopped. "
+                                + last_good(run))
+    else:
+        row = sums.row(run.epoch, None, None)
+    best = rundir.best_row(run.history)
     run.history.append(row)
     run.epoch, run.step, run.sums = run.epoch + 1, 0, EpochSums()
     # Checkpoints first: metrics.csv appearing means the epoch is safely on disk. best.pt before last.pt:
     # killed between the two, the resumed run redoes this epoch identically and writes best.pt again.
     if run.env.main:
-        if row["test_acc"] > best:
+        if row["test_acc"] is not None and (best is None or row["test_acc"] > best["test_acc"]):
             run.save("best")
         run.save("last")
         rundir.write_metrics(run.run_dir, run.history)
@@ -254,9 +258,8 @@ class TrainResult(NamedTuple):
         h = self.history
         if not h:
             return f"TrainResult({type(self.model).__name__}, no finished epoch, run directory {self.run_dir})"
-        best = max(h, key=lambda r: r["test_acc"])
-        return (f"TrainResult({type(self.model).__name__}, {len(h)} epochs: test accuracy {h[-1]['test_acc']:.4f} "
-                f"(best {best['test_acc']:.4f} at epoch {best['epoch']}), run directory {self.run_dir})")
+        return (f"TrainResult({type(self.model).__name__}, {len(h)} epochs: {rundir.accuracy_line(h)}, "
+                f"run directory {self.run_dir})")
 
 
 def user_network(model) -> UserNetwork | None:

@@ -25,6 +25,7 @@ MAX_TEXT = 4096  # characters in a name, a path or a class
 MAX_CONFIG_BYTES = 1 << 20  # config.json is about 2 KB
 MAX_METRICS_BYTES = 8 << 20  # metrics.csv: about 80 bytes per epoch, so 100,000 epochs fit
 MAX_METRICS_LINE = 1024  # characters in one line of metrics.csv (a row is under 100)
+UNTESTED = ("test_loss", "test_acc")  # empty in metrics.csv for an epoch without a test pass (--test-every)
 
 
 def _shown(value) -> str:
@@ -95,6 +96,7 @@ def mapping(where, field, value, optional=False):
 # ---------------------------------------------------------------- the training settings (TrainConfig)
 RANGES = {  # TrainConfig's numeric fields: (low, high); TrainConfig.validate gives the same lower bounds
     "epochs": (1, MAX_EPOCHS), "batch_size": (1, MAX_COUNT), "hard_from": (1, MAX_EPOCHS), "seed": (0, MAX_SEED),
+    "test_every": (0, MAX_EPOCHS),
     "threads": (1, 65_536), "train_limit": (1, MAX_COUNT), "test_limit": (1, MAX_COUNT),
     "resize": (1, MAX_INPUT_SIZE), "image_size": (1, MAX_INPUT_SIZE),
     "momentum": (0, math.inf), "weight_decay": (0, math.inf), "label_smoothing": (0, 1), "hard_fraction": (0, 1),
@@ -173,13 +175,15 @@ def check_evaluation(where, evaluation):
 
 
 def check_history_row(where, field, row) -> dict:
-    """One finished epoch, as metrics.csv and a checkpoint's history hold it (rundir.METRIC_FIELDS)."""
+    """One finished epoch, as metrics.csv and a checkpoint's history hold it (rundir.METRIC_FIELDS); an epoch
+    without a test pass (--test-every) has neither test figure."""
     mapping(where, field, row)
     integer(where, f"{field} epoch", row.get("epoch"), 1, MAX_EPOCHS)
-    for name in ("train_loss", "test_loss"):
-        number(where, f"{field} {name}", row.get(name), 0, math.inf, nan=True)
-    for name in ("train_acc", "test_acc"):
-        number(where, f"{field} {name}", row.get(name), 0, 1)
+    untested = row.get("test_loss") is None and row.get("test_acc") is None
+    number(where, f"{field} train_loss", row.get("train_loss"), 0, math.inf, nan=True)
+    number(where, f"{field} test_loss", row.get("test_loss"), 0, math.inf, nan=True, optional=untested)
+    number(where, f"{field} train_acc", row.get("train_acc"), 0, 1)
+    number(where, f"{field} test_acc", row.get("test_acc"), 0, 1, optional=untested)
     number(where, f"{field} lr", row.get("lr"), 0, math.inf)
     for name in ("seconds", "images_per_s"):
         number(where, f"{field} {name}", row.get(name), 0, math.inf)
@@ -323,10 +327,14 @@ def read_metrics_csv(path, metric_fields: tuple) -> list[dict]:
         if len(row) != len(metric_fields):
             raise CheckpointError(f"{path}: line {number_} has {len(row)} fields, expected {len(metric_fields)} "
                                   f"({','.join(metric_fields)})")
+        fields = dict(zip(metric_fields, row))
+        untested = all(fields.get(k) == "" for k in UNTESTED)  # both empty: an epoch without a test pass
         try:
-            values = {k: (int(v) if k == "epoch" else float(v)) for k, v in zip(metric_fields, row)}
+            values = {k: (int(v) if k == "epoch" else None if untested and k in UNTESTED else float(v))
+                      for k, v in fields.items()}
         except ValueError:
-            bad = next(k for k, v in zip(metric_fields, row) if not _parses(v, k == "epoch"))
+            bad = next(k for k, v in fields.items()
+                       if not (untested and k in UNTESTED) and not _parses(v, k == "epoch"))
             raise CheckpointError(f"{path}: line {number_}: {bad} is {row[metric_fields.index(bad)][:40]!r}, "
                                   f"expected {'an integer' if bad == 'epoch' else 'a number'}") from None
         history.append(check_history_row(path, f"line {number_}:", values))

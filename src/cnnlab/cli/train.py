@@ -83,7 +83,7 @@ def run_train(args):
     from ..signals import StopFlag
 
     with StopFlag() as stop:
-        from .. import distributed
+        from .. import distributed, rundir
         from ..config import resolve
         from ..errors import ConfigError
         from ..report import ConsoleReporter
@@ -123,9 +123,7 @@ def run_train(args):
                       f"  cnnlab train --resume {shlex.quote(str(stopped.run_dir))}", file=sys.stderr)
             return 130
         if run.env.main:  # under torchrun only rank 0 speaks
-            best = max(history, key=lambda r: r["test_acc"])
-            print(f"test accuracy {history[-1]['test_acc']:.4f} (best {best['test_acc']:.4f} at epoch "
-                  f"{best['epoch']}); outputs in {run.run_dir}", flush=True)
+            print(f"{rundir.accuracy_line(history)}; outputs in {run.run_dir}", flush=True)
 
 
 def run_eval(args):

@@ -7,7 +7,7 @@ import torch
 from .. import plots
 from ..data import display_images, load_dataset
 from ..errors import CheckpointError, ConfigError
-from ..rundir import read_run
+from ..rundir import best_row, read_run
 from .figure import OUTPUTS, PICTURE_LIMIT, Figure, out_path
 
 SHOW_DEFAULT = 16  # images `cnnlab show` draws unless told (fewer when the split is smaller)
@@ -104,7 +104,7 @@ def run_row(run_dir, label: str) -> dict:
         "train_images": info.get("train_images"),
         "parameters": info["parameters"], "mult_adds": operations,
         "epochs": len(history), "test_images": info.get("test_images"),
-        "best_test_acc": max(r["test_acc"] for r in history),
+        "best_test_acc": best["test_acc"] if (best := best_row(history)) else None,  # None: no epoch tested yet
         # throughput of the training passes, averaged over epochs; time sums them (test passes excluded)
         "images_per_s": round(sum(r["images_per_s"] for r in history) / len(history), 1),
         "train_seconds": round(sum(r["seconds"] for r in history), 1),
@@ -137,8 +137,9 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for r in rows:  # accuracies on other data sets or on a few test images are not comparable: say which
         tested = f"{r['dataset']} {r['test_images']:,}" if r["test_images"] is not None else r["dataset"]
+        best = "-" if r["best_test_acc"] is None else f"{r['best_test_acc']:.4f}"  # no epoch tested yet
         cells = [r["run"], *(_setting(r, k) for k in settings), f"{r['parameters']:,}",
-                 f"{r['mult_adds'] / 1e6:,.2f} M", str(r["epochs"]), tested, f"{r['best_test_acc']:.4f}",
+                 f"{r['mult_adds'] / 1e6:,.2f} M", str(r["epochs"]), tested, best,
                  f"{r['images_per_s']:,.0f}", f"{r['train_seconds']:,.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     same = [f"{SETTING_HEADERS[k]} {_setting(rows[0], k)}" for k in SETTINGS if k not in settings]
@@ -184,10 +185,11 @@ def compare(run_dirs, out_dir=None) -> Figure:
     timelines = []
     for (_, history), row in zip(runs, rows):
         elapsed = [sum(r["seconds"] for r in history[:i + 1]) for i in range(len(history))]
-        timelines.append((row["run"], elapsed, [r["test_acc"] for r in history]))
+        tested = [(s, r["test_acc"]) for s, r in zip(elapsed, history) if r["test_acc"] is not None]
+        timelines.append((row["run"], [s for s, _ in tested], [a for _, a in tested]))
     time_png = plots.plot_accuracy_vs_time(timelines, out_dir / "compare_time.png")
-    params_png = plots.plot_accuracy_vs_params([(r["run"], r["parameters"], r["best_test_acc"]) for r in rows],
-                                               out_dir / "compare_params.png")
+    params_png = plots.plot_accuracy_vs_params([(r["run"], r["parameters"], r["best_test_acc"]) for r in rows
+                                                if r["best_test_acc"] is not None], out_dir / "compare_params.png")
     files = [table, time_png, params_png]
     return CompareFigure.of(params_png, legacy=(rows, files), rows=rows, files=files, table=markdown_table(rows),
                             time_path=time_png)

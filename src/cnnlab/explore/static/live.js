@@ -16,7 +16,7 @@ function drawCurves(history, planned) {
   const charts = [["loss", ["train_loss", "test_loss"]], ["accuracy", ["train_acc", "test_acc"]]];
   charts.forEach(([title, keys], p) => {
     const x0 = 50 + p * (W / 2), w = W / 2 - 80, y0 = 20, h = H - 50;
-    const values = history.flatMap((r) => keys.map((k) => r[k]));
+    const values = history.flatMap((r) => keys.map((k) => r[k])).filter((v) => v !== null); // --test-every: gaps
     const hi = title === "accuracy" ? 1 : Math.max(...values, 0.1);
     const lo = title === "accuracy" ? Math.min(...values, 0.5) * 0.95 : 0;
     ctx.strokeStyle = "#ccd";
@@ -32,10 +32,13 @@ function drawCurves(history, planned) {
       ctx.lineWidth = 2;
       ctx.setLineDash(i === 0 ? [] : [6, 4]);
       ctx.beginPath();
+      let first = true;
       history.forEach((r, j) => {
+        if (r[k] === null) return; // an epoch without a test pass: the line joins the tested ones
         const px = x0 + (j / (n - 1)) * w, py = y0 + h - ((r[k] - lo) / (hi - lo || 1)) * h;
-        if (j === 0) ctx.moveTo(px, py);
+        if (first) ctx.moveTo(px, py);
         else ctx.lineTo(px, py);
+        first = false;
         ctx.fillStyle = ctx.strokeStyle;
         ctx.fillRect(px - 2, py - 2, 4, 4);
       });
@@ -63,13 +66,18 @@ function layerMaps(layer) {
   return group;
 }
 
+// the newest epoch's test accuracy; a run with --test-every tests only some epochs
+function testAcc(history) {
+  const acc = history[history.length - 1].test_acc;
+  return acc === null ? "not tested this epoch" : `test accuracy ${pct(acc)}`;
+}
+
 function epochRow(d) {
   const top = d.top ? [...d.top].sort((a, b) => b.p - a.p)[0] : null;
   const row = el("div", { class: "epoch-row", "data-epoch": d.epoch });
   const img = el("canvas", { width: 56, height: 56 });
   paintPixels(img, pixelsOf(d.raw, d.shape));
-  const acc = d.history[d.history.length - 1].test_acc;
-  row.append(el("div", { class: "label" }, el("b", { text: `epoch ${d.epoch}` }), ` · test acc ${pct(acc)}`, el("br"),
+  row.append(el("div", { class: "label" }, el("b", { text: `epoch ${d.epoch}` }), ` · ${testAcc(d.history)}`, el("br"),
     `test image ${d.image} (${d.class})`, el("br"),
     top ? `predicted ${top.class} ${pct(top.p)}` : "(its weights were replaced before they were seen)"), img);
   for (const layer of d.maps.slice(0, 2)) row.append(layerMaps(layer));
@@ -78,8 +86,7 @@ function epochRow(d) {
 
 function onEpoch(d) {
   const done = d.epochs && d.epoch >= d.epochs;
-  const acc = pct(d.history[d.history.length - 1].test_acc);
-  $("live-status").textContent = `${d.run}: epoch ${d.epoch}${d.epochs ? ` of ${d.epochs}` : ""} · test accuracy ${acc}` +
+  $("live-status").textContent = `${d.run}: epoch ${d.epoch}${d.epochs ? ` of ${d.epochs}` : ""} · ${testAcc(d.history)}` +
     (done ? " · finished" : "");
   $("live-status").dataset.epoch = d.epoch;
   drawCurves(d.history, d.epochs);
