@@ -9,21 +9,22 @@ a time; the recipes as they are now:
     python benchmarks/speedrun_variants.py stem=whiten stem_bn=0 hidden=128 shift=1 epochs=16 focus=0.4   # speedrun94
     python benchmarks/speedrun_variants.py hidden=128 seed=1    # the first recipe with a 128-unit hidden layer
 
-Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4),
-widths (16-32-64), hidden (0: the recipe's single linear layer), ema (0: none; else the per-step decay),
-warmup (0.25 of the steps), final_div (1e4: the last rate is peak / 25 / final_div), decay_norm (1: weight
-decay on batch-norm weights and biases too; 0: on conv and linear weights only), frozen_stem (0; 1: the first
-conv keeps its initial random weights), shift_tta (0; 1: the final evaluation also averages the mirrored and
-plain images shifted by one pixel up, down, left and right: 10 views), stem (pool: the recipe's 3x3 conv and
-2x2 max-pool at 28x28; stride2: a stride-2 3x3 conv; unshuffle: pixel-unshuffle to 4 channels at 14x14, then
-the 3x3 conv; whiten: speedrun94-net's frozen whitening conv), focus (1.0; f < 1: from epoch focus_from (3)
-on, train each epoch on the fraction f of the images with the highest loss when last seen), shift (0; N: in
-training, move each image by its own random offset of up to N pixels each way), recal (0; N: before the final
-evaluation, recompute the batch-norm statistics over N training images, augmented as in training), full_last
-(0; N: the last N epochs train on all the images again), precision (fp32; bf16: bf16 autocast, as every row
-before round 3 ran), evals (all: the test accuracy after every epoch; last: only the final one, as the result
-needs), stem_bn (1; 0: no batch norm after the stem's pool). Prints the final test accuracy (and the EMA's), the
-training seconds and every epoch's accuracy."""
+Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4), widths
+(16-32-64), hidden (0: the recipe's single linear layer), ema (0: none; else the per-step decay), warmup (0.25 of
+the steps), final_div (1e4: the last rate is peak / 25 / final_div), decay_norm (1: weight decay on batch-norm
+weights and biases too; 0: on conv and linear weights only), frozen_stem (0; 1: the first conv keeps its initial
+random weights), shift_tta (0; 1: the final evaluation also averages the mirrored and plain images shifted by one
+pixel up, down, left and right: 10 views), stem (pool: the recipe's 3x3 conv and 2x2 max-pool at 28x28; stride2: a
+stride-2 3x3 conv; unshuffle: pixel-unshuffle to 4 channels at 14x14, then the 3x3 conv; whiten: speedrun94-net's
+frozen whitening conv), focus (1.0; f < 1: from epoch focus_from (3) on, train each epoch on the fraction f of the
+images with the highest loss when last seen), shift (0; N: in training, move each image by its own random offset of
+up to N pixels each way), recal (0; N: before the final evaluation, recompute the batch-norm statistics over N
+training images, augmented as in training), full_last (0; N: the last N epochs train on all the images again),
+precision (fp32; bf16: bf16 autocast, as every row before round 3 ran), evals (all: the test accuracy after every
+epoch; last: only the final one, as the result needs), stem_bn (1; 0: no batch norm after the stem's pool), flip
+(random: each image mirrored with probability 1/2 in every epoch; alternate: each image mirrored in every other
+epoch, from a random start, as airbench does). Prints the final test accuracy (and the EMA's), the training seconds
+and every epoch's accuracy."""
 import math
 import sys
 import time
@@ -43,7 +44,7 @@ from cnnlab.steps import augment, shift_each  # noqa: E402
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
                 ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0,
                 focus_from=3, shift=0, threads=2,
-                recal=0, full_last=0, precision="fp32", evals="all", stem_bn=1)
+                recal=0, full_last=0, precision="fp32", evals="all", stem_bn=1, flip="random")
 
 
 def options(argv) -> dict:
@@ -145,13 +146,17 @@ def main():
     ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(o["ema"]), use_buffers=True) if o["ema"] else None
     accs, seconds = [], 0.0
     losses = torch.zeros(train.n)  # each training image's loss when last seen (focus)
+    start_flipped = torch.rand(train.n, generator=torch.Generator().manual_seed(o["seed"])) < 0.5  # flip=alternate
     for epoch in range(1, o["epochs"] + 1):
         train.set_epoch(epoch)
         start = time.perf_counter()
         for index in epoch_batches(train, losses, o, epoch):
             x, y = train.transform(train.images[index]), train.labels[index]
             with autocast(o):
-                x = augment(x, "flip")
+                if o["flip"] == "alternate":
+                    x = torch.where((start_flipped[index] ^ bool(epoch % 2)).view(-1, 1, 1, 1), x.flip(-1), x)
+                else:
+                    x = augment(x, "flip")
                 x = shift_each(x, o["shift"]) if o["shift"] else x
                 per_image = F.cross_entropy(net(x), y, label_smoothing=o["smoothing"],
                                             reduction="none")
