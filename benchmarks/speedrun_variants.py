@@ -6,7 +6,7 @@ batch norm, widths 16-32-64, no hard-example mining), which the ablation table's
 a time; the recipes as they are now:
 
     python benchmarks/speedrun_variants.py stem=whiten stem_bn=0 widths=16-32-48 epochs=8 focus=0.4   # speedrun
-    python benchmarks/speedrun_variants.py stem=whiten stem_bn=0 hidden=128 shift=1 epochs=16 focus=0.4   # speedrun94
+    python benchmarks/speedrun_variants.py stem=whiten stem_bn=0 hidden=128 convs7=1 shift=1 epochs=16 focus=0.4
     python benchmarks/speedrun_variants.py hidden=128 seed=1    # the first recipe with a 128-unit hidden layer
 
 Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4), widths
@@ -23,8 +23,8 @@ training images, augmented as in training), full_last (0; N: the last N epochs t
 precision (fp32; bf16: bf16 autocast, as every row before round 3 ran), evals (all: the test accuracy after every
 epoch; last: only the final one, as the result needs), stem_bn (1; 0: no batch norm after the stem's pool), flip
 (random: each image mirrored with probability 1/2 in every epoch; alternate: each image mirrored in every other
-epoch, from a random start, as airbench does). Prints the final test accuracy (and the EMA's), the training seconds
-and every epoch's accuracy."""
+epoch, from a random start, as airbench does), convs7 (2; 1: one conv at 7x7). Prints the final test accuracy (and
+the EMA's), the training seconds and every epoch's accuracy."""
 import math
 import sys
 import time
@@ -44,7 +44,7 @@ from cnnlab.steps import augment, shift_each  # noqa: E402
 DEFAULTS = dict(epochs=5, seed=0, lr=0.2, batch=256, smoothing=0.05, decay=5e-4, widths="16-32-64", hidden=0,
                 ema=0.0, warmup=0.25, final_div=1e4, decay_norm=1, frozen_stem=0, shift_tta=0, stem="pool", focus=1.0,
                 focus_from=3, shift=0, threads=2,
-                recal=0, full_last=0, precision="fp32", evals="all", stem_bn=1, flip="random")
+                recal=0, full_last=0, precision="fp32", evals="all", stem_bn=1, flip="random", convs7=2)
 
 
 def options(argv) -> dict:
@@ -57,7 +57,7 @@ def options(argv) -> dict:
 
 def build(o) -> nn.Module:
     widths = tuple(int(w) for w in o["widths"].split("-"))
-    net = make_speedrun_net(widths, hidden=o["hidden"], whiten=o["stem"] == "whiten")
+    net = make_speedrun_net(widths, hidden=o["hidden"], whiten=o["stem"] == "whiten", convs_at_7=o["convs7"])
     if o["stem"] == "stride2":  # a stride-2 3x3 conv instead of conv + 2x2 max-pool at 28x28
         net.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, stride=2, padding=1, bias=False), *net.stem[2:])
     elif o["stem"] == "unshuffle":  # each 2x2 block of pixels as 4 channels, then the 3x3 conv at 14x14

@@ -206,8 +206,8 @@ HAND_COUNTS = {
     # followed by BN; the head sees the whole 48-channel 7x7 map
     "speedrun-net": (1 * 18 * 9 + 18 * 32 * 9 + bn(32) + 32 * 48 * 9 + bn(48) + 48 * 48 * 9 + bn(48)
                      + linear(48 * 7 * 7, 10)),
-    # the first conv: 18 frozen whitening filters, no batch norm after them
-    "speedrun94-net": (1 * 18 * 9 + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64) + 64 * 64 * 9 + bn(64)
+    # the first conv: 18 frozen whitening filters, no batch norm after them; one conv at 7x7
+    "speedrun94-net": (1 * 18 * 9 + 18 * 32 * 9 + bn(32) + 32 * 64 * 9 + bn(64)
                        + linear(64 * 7 * 7, 128) + linear(128, 10)),
 }
 
