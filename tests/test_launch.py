@@ -20,6 +20,25 @@ def test_idle_cores_are_read_from_the_system():
     assert idle is None or 0 <= idle <= launch.usable_cores() + 0.5
 
 
+# /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
+STAT = "cpu  100 700 100 50 50 0 0 0 0 0"
+
+
+def test_niced_programs_count_as_idle_for_a_run_at_the_normal_priority_and_not_for_a_niced_run():
+    assert launch.cpu_times(STAT, give_way=True) == (800, 1000)  # idle + iowait + nice
+    assert launch.cpu_times(STAT, give_way=False) == (100, 1000)
+
+
+def test_idle_cores_let_niced_programs_give_way_unless_this_process_is_niced(monkeypatch):
+    lines = iter(["cpu  0 0 0 0 0 0 0 0 0 0", STAT] * 2)
+    monkeypatch.setattr("builtins.open", lambda *a, **k: __import__("io").StringIO(next(lines)))
+    monkeypatch.setattr(launch.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(launch.os, "getpriority", lambda which, who: 0)
+    assert launch.idle_cores(0) == pytest.approx(1.6)  # two nice-19 loops: their cores are this run's
+    monkeypatch.setattr(launch.os, "getpriority", lambda which, who: 19)
+    assert launch.idle_cores(0) == pytest.approx(0.2)  # this run niced too: they compete as equals
+
+
 @pytest.fixture
 def busy_machine(monkeypatch):
     """As if other programs kept all but 0.3 of the cores busy."""
