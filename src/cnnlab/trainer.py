@@ -168,13 +168,12 @@ def finish_epoch(run: Run) -> dict:
                                 + last_good(run))
     else:
         row = sums.row(run.epoch, None, None)
-    best = rundir.best_row(run.history)
     run.history.append(row)
     run.epoch, run.step, run.sums = run.epoch + 1, 0, EpochSums()
     # Checkpoints first: metrics.csv appearing means the epoch is safely on disk. best.pt before last.pt:
     # killed between the two, the resumed run redoes this epoch identically and writes best.pt again.
     if run.env.main:
-        if row["test_acc"] is not None and (best is None or row["test_acc"] > best["test_acc"]):
+        if rundir.best_row(run.history) is row:  # tested, and better than every epoch before
             run.save("best")
         run.save("last")
         rundir.write_metrics(run.run_dir, run.history)

@@ -335,7 +335,7 @@ def read_metrics_csv(path, metric_fields: tuple) -> list[dict]:
         except ValueError:
             bad = next(k for k, v in fields.items()
                        if not (untested and k in UNTESTED) and not _parses(v, k == "epoch"))
-            raise CheckpointError(f"{path}: line {number_}: {bad} is {row[metric_fields.index(bad)][:40]!r}, "
+            raise CheckpointError(f"{path}: line {number_}: {bad} is {fields[bad][:40]!r}, "
                                   f"expected {'an integer' if bad == 'epoch' else 'a number'}") from None
         history.append(check_history_row(path, f"line {number_}:", values))
     return history
