@@ -3,11 +3,11 @@ data batches and flip augmentation, float32 or bf16 autocast (`precision`), chan
 one-cycle schedule, label smoothing, mirror test-time augmentation at the end), with one change at a time.
 docs/speedrun.md lists what each bought. The defaults are the first speed-run recipe (a learned first conv with
 batch norm, widths 16-32-64, no hard-example mining), which the ablation table's earlier rows change one thing at
-a time; the recipes as they are now:
+a time. `python benchmarks/speedrun_variants.py OPTIONS`; the recipes as they are now:
 
-    python benchmarks/speedrun_variants.py stem=whiten stem_bn=0 widths=16-32-48 epochs=8 focus=0.4   # speedrun
-    python benchmarks/speedrun_variants.py stem=whiten stem_bn=0 hidden=128 convs7=1 shift=1 epochs=16 focus=0.4
-    python benchmarks/speedrun_variants.py hidden=128 seed=1    # the first recipe with a 128-unit hidden layer
+    speedrun:    stem=whiten stem_bn=0 widths=16-32-48 epochs=8 focus=0.4
+    speedrun94:  stem=whiten stem_bn=0 hidden=128 convs7=1 shift=1 epochs=18 focus=0.4 focus_from=2
+    the first recipe with a 128-unit hidden layer, seed 1:  hidden=128 seed=1
 
 Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4), widths
 (16-32-64), hidden (0: the recipe's single linear layer), ema (0: none; else the per-step decay), warmup (0.25 of
