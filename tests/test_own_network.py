@@ -372,6 +372,34 @@ def test_compare_works_on_a_run_of_a_model_registered_in_the_users_own_script(tm
     assert result.returncode == 2 and "pass it (--model FILE.py:CALLABLE" in result.stderr
 
 
+def test_a_class_taking_in_channels_is_built_for_the_datas_channels_in_training_and_when_read_back(tmp_path, capsys):
+    from PIL import Image
+
+    for name, colour in {"red": (200, 40, 40), "green": (40, 190, 40), "blue": (40, 40, 210)}.items():
+        (tmp_path / "shapes" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (20, 20), colour).save(tmp_path / "shapes" / name / f"{i}.png")
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, num_classes=10, in_channels=1):
+                super().__init__()
+                self.conv = nn.Conv2d(in_channels, 4, 3)
+                self.fc = nn.Linear(4 * 26 * 26, num_classes)
+
+            def forward(self, x):
+                return self.fc(self.conv(x).relu().flatten(1))
+    """))
+    model, run = f"{tmp_path / 'net.py'}:Net", tmp_path / "run"
+    assert main(["train", "--model", model, "--dataset", f"folder:{tmp_path / 'shapes'}", "--epochs", "1",
+                 "--threads", "1", "--out", str(run)]) == 0
+    assert load_checkpoint(run / "best.pt")["model"]["conv.weight"].shape[1] == 3  # colour: 3 input channels
+    capsys.readouterr()
+    assert main(["eval", str(run), "--model", model]) == 0
+    assert f"accuracy {read_metrics(run)[-1]['test_acc']:.4f}" in capsys.readouterr().out
+
+
 def test_a_package_reference_trains_and_rebuilds(tmp_path, monkeypatch, capsys):
     package = tmp_path / "pkg_nets"
     package.mkdir()

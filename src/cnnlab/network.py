@@ -77,13 +77,14 @@ def reference_of(obj) -> str | None:
 
 
 # ---------------------------------------------------------------- building
-def instantiate(factory, num_classes: int, what: str) -> nn.Module:
-    """Call a class or factory with no arguments (or num_classes=, in_channels=1 where it takes them)."""
+def instantiate(factory, num_classes: int, what: str, in_channels: int = 1) -> nn.Module:
+    """Call a class or factory with no arguments (or num_classes= and in_channels=, the data's, where it takes
+    them)."""
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         parameters = {}
-    kwargs = {k: v for k, v in (("num_classes", num_classes), ("in_channels", 1)) if k in parameters}
+    kwargs = {k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if k in parameters}
     try:
         module = factory(**kwargs)
     except TypeError as error:
@@ -116,10 +117,10 @@ class UserNetwork:
         raise ConfigError(f"model must be a registered name, an import reference, an nn.Module or a function "
                           f"returning one, not a {type(model).__name__}")
 
-    def build(self, num_classes: int) -> nn.Module:
+    def build(self, num_classes: int, in_channels: int = 1) -> nn.Module:
         if isinstance(self.source, nn.Module):
             return self.source
-        return instantiate(self.source, num_classes, self.label)
+        return instantiate(self.source, num_classes, self.label, in_channels)
 
     def record(self) -> dict:
         """What a run stores about it (payload and config.json "network"): never imported from."""
@@ -153,7 +154,7 @@ class NeedsModelError(CheckpointError):
                 f"it: model={label} from Python, or cnnlab {run} --model FILE.py:{label.rsplit('.', 1)[-1]}")
 
 
-def resolve_model(model, num_classes: int) -> nn.Module:
+def resolve_model(model, num_classes: int, in_channels: int = 1) -> nn.Module:
     """A fresh module for loading a checkpoint into: from an instance (copied, so the caller's stays as it is),
     a class or factory, or an import reference the user gave."""
     if isinstance(model, str):
@@ -162,7 +163,7 @@ def resolve_model(model, num_classes: int) -> nn.Module:
         model = import_reference(model)
     if isinstance(model, nn.Module):
         return copy.deepcopy(model)
-    return UserNetwork.of(model).build(num_classes)
+    return UserNetwork.of(model).build(num_classes, in_channels)
 
 
 # ---------------------------------------------------------------- the probe

@@ -24,9 +24,9 @@ def default_model(config: TrainConfig, num_classes: int, in_channels: int) -> nn
     return net
 
 
-def user_model(network: UserNetwork, config: TrainConfig, num_classes: int) -> nn.Module:
+def user_model(network: UserNetwork, config: TrainConfig, num_classes: int, in_channels: int) -> nn.Module:
     """The user's own network, initialised as `config.init` says (a recipe's init applies to it too)."""
-    net = network.build(num_classes)
+    net = network.build(num_classes, in_channels)
     if config.ops == "scratch":
         from .ops import to_scratch
 
@@ -109,7 +109,7 @@ def setup(config: TrainConfig, network: UserNetwork | None = None, progress: boo
     if network is None:
         net = default_model(config, len(data.classes), data.channels)
     else:
-        net = user_model(network, config, len(data.classes)).to(device)
+        net = user_model(network, config, len(data.classes), data.channels).to(device)
         config, dtype, notices = probe_user_model(net, network, config, data, size, device, dtype,
                                                   max(1, config.batch_size // env.world_size))
     mean, std = normalization(config, data)

@@ -232,7 +232,7 @@ def load_model(path, map_location="cpu", model=None):
     if record["kind"] != "registered" or not (model is None or model == name):
         if model is None:
             raise NeedsModelError(path.parent if path.name in CHECKPOINTS.values() else path, record)
-        network = resolve_model(model, classes)
+        network = resolve_model(model, classes, payload.get("in_channels", 1))
         check_weights_fit(network, payload["model"], path, record.get("label", name) if isinstance(model, str) else
                           type(network).__name__)
         network.load_state_dict(payload["model"])
