@@ -37,3 +37,16 @@ def test_shift_flip_is_a_flip_then_a_shift_of_each_image_and_keeps_channels_last
     assert torch.equal(out, shift_each(augment(x, "flip"), 1))
     assert out.is_contiguous(memory_format=torch.channels_last) and not torch.equal(out, x)
     assert torch.equal(augment(x, "none"), x)
+
+
+def test_shift_each_with_flips_equals_flipping_first_in_every_layout_and_channel_count():
+    for channels in (1, 3):
+        x = torch.randn(32, channels, 7, 9)
+        flip = torch.rand(32, 1, 1, 1) < 0.5
+        for layout in (torch.contiguous_format, torch.channels_last):
+            xl = x.contiguous(memory_format=layout)
+            torch.manual_seed(2)
+            together = shift_each(xl, 2, flip)
+            torch.manual_seed(2)
+            assert torch.equal(together, shift_each(torch.where(flip, xl.flip(-1), xl), 2))
+            assert together.is_contiguous(memory_format=layout)

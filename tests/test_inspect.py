@@ -189,6 +189,18 @@ def test_dot_graph_shows_inception_branches_joining():
     assert 'label="incep1.branch5x5_2\\nConv2d\\n[1, 24, 12, 12]"' in dot
 
 
+def test_dot_graph_draws_a_subclass_of_a_torch_layer_as_one_box():
+    class Doubling(nn.Conv2d):  # a forward that branches on its input cannot be traced into
+        def forward(self, x):
+            return super().forward(x) * 2 if x.shape[-1] > 1 else x
+
+    net = nn.Sequential(Doubling(1, 4, 3), nn.Flatten(), nn.LazyLinear(10))
+    net(torch.zeros(1, 1, 8, 8))
+    dot = to_dot(net, (1, 8, 8))
+    assert 'label="0\\nDoubling\\n[1, 4, 6, 6]"' in dot
+    assert 'nMaxPool2x2\\n[1, 18, 14, 14]"' in to_dot(create_model("speedrun-net"), (1, 28, 28))
+
+
 def test_cli_models_lists_every_network(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out

@@ -319,3 +319,49 @@ def test_a_users_own_network_gets_its_whitening_conv_fitted_too(tmp_path):
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]["0.conv.weight"]
     assert not torch.allclose(trained, initial, atol=1e-2)
     assert torch.equal(trained[9:], -trained[:9])  # fitted: whitening filters and their negatives
+
+
+def test_the_stem_pool_gives_max_pool2d_values_with_and_without_a_gradient():
+    from cnnlab.models.speedrun import MaxPool2x2
+
+    pool = MaxPool2x2()
+    for shape in ((4, 18, 28, 28), (2, 3, 7, 9)):  # an odd size takes nn.MaxPool2d's path
+        x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        x[0, 0, :2, :2] = 1.0  # a tie: one value either way
+        assert torch.equal(pool(x), F.max_pool2d(x, 2))
+        x.requires_grad_(True)
+        out = pool(x)
+        out.sum().backward()
+        assert torch.equal(out, F.max_pool2d(x, 2)) and x.grad.sum() == out.numel()
+    assert pool(torch.randn(2, 18, 28, 28).contiguous(memory_format=torch.channels_last)).is_contiguous(
+        memory_format=torch.channels_last)
+
+
+def test_the_speedrun_heads_first_linear_layer_is_flatten_then_linear_in_either_layout():
+    from cnnlab.models.speedrun import FlattenLinear
+
+    torch.manual_seed(0)
+    layer = FlattenLinear(3 * 4 * 5, 7)
+    x = torch.randn(2, 3, 4, 5)
+    expected = F.linear(x.flatten(1), layer.weight, layer.bias)  # the (C, H, W) order of nn.Flatten
+    cl = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    assert torch.allclose(layer(x), expected, atol=1e-6) and torch.allclose(layer(cl), expected, atol=1e-6)
+    layer(cl).sum().backward()
+    assert cl.grad.is_contiguous(memory_format=torch.channels_last)  # the gradient goes back as the map lies
+    head = create_model("speedrun94-net").head
+    assert isinstance(head[0], FlattenLinear) and head[0].in_features == 64 * 7 * 7
+
+
+def test_a_speedrun_checkpoint_from_before_the_flattening_linear_layer_is_refused_by_name(tmp_path):
+    import cnnlab
+    from cnnlab import rundir
+    from cnnlab.errors import CheckpointError
+
+    cnnlab.train("speedrun-net", dataset="synthetic", epochs=1, batch_size=64, train_limit=128, test_limit=32,
+                 threads=1, precision="fp32", progress=False, out=str(tmp_path / "run"))
+    payload = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    # before FlattenLinear the head was nn.Flatten, then the Linear as "head.1"
+    payload["model"] = {k.replace("head.0.", "head.1."): v for k, v in payload["model"].items()}
+    torch.save(payload, tmp_path / "run" / "last.pt")
+    with pytest.raises(CheckpointError, match="do not fit model 'speedrun-net'.*head"):
+        rundir.load_model(tmp_path / "run" / "last.pt")

@@ -225,11 +225,20 @@ def penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def to_dot(model: nn.Module, input_size) -> str:
     """A Graphviz DOT diagram of the model's data flow (traced with torch.fx): one box per layer call with its
     output shape, one ellipse per function (cat, add, relu, ...), so branches and skip connections show."""
-    from torch.fx import symbolic_trace
+    from torch.fx import GraphModule, Tracer
     from torch.fx.passes.shape_prop import ShapeProp
 
+    class LayerTracer(Tracer):
+        """torch.nn's layers are boxes, and so is a subclass of one (speedrun-net's MaxPool2x2, a user's own
+        conv): its forward may branch on its input, which a trace inside it cannot follow."""
+
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return super().is_leaf_module(m, qualname) or any(
+                base.__module__.startswith("torch.nn.modules") and base.__module__ != "torch.nn.modules.container"
+                and base is not nn.Module for base in type(m).__mro__[1:])
+
     x = _example_input(model, input_size)
-    graph_module = symbolic_trace(model)
+    graph_module = GraphModule(model, LayerTracer().trace(model))
     with _Inspection(model):
         ShapeProp(graph_module).propagate(x)
     lines = [

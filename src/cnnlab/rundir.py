@@ -245,7 +245,8 @@ def load_model(path, map_location="cpu", model=None):
     problem = weights_mismatch(model, payload["model"])
     if problem:
         raise CheckpointError(f"{path}: weights do not fit model '{name}' with {classes} classes: {problem} "
-                              "(a checkpoint of another model or class count?)")
+                              "(a checkpoint of another model or class count, or of an older cnnlab's version of "
+                              "this model?)")
     model.load_state_dict(payload["model"])
     return model, payload
 

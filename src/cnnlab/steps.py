@@ -39,15 +39,20 @@ def make_schedule(config: TrainConfig, optimizer, total: int):
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
 
 
-def shift_each(x: torch.Tensor, most: int) -> torch.Tensor:
+def shift_each(x: torch.Tensor, most: int, flip: torch.Tensor | None = None) -> torch.Tensor:
     """Each image moved by its own random offset of up to `most` pixels each way, the uncovered border filled
-    with the background (the batch's lowest value: a black pixel once normalised)."""
+    with the background (the batch's lowest value: a black pixel once normalised). `flip` (one boolean per
+    image, (N, 1, 1, 1)) mirrors those images first: the same result as flipping them before, in the same gather."""
     n, c, h, w = x.shape
     padded = F.pad(x, (most, most, most, most), value=x.min().item())
-    dy, dx = torch.randint(0, 2 * most + 1, (2, n, 1, 1, 1), device=x.device)
-    rows = (dy + torch.arange(h, device=x.device).view(1, 1, h, 1)).expand(n, c, h, w + 2 * most)
-    cols = (dx + torch.arange(w, device=x.device).view(1, 1, 1, w)).expand(n, c, h, w)
-    moved = padded.gather(2, rows).gather(3, cols)
+    dy, dx = torch.randint(0, 2 * most + 1, (2, n, 1, 1), device=x.device)
+    width = w + 2 * most
+    rows = dy + torch.arange(h, device=x.device).view(1, h, 1)
+    cols = dx + torch.arange(w, device=x.device).view(1, 1, w)
+    if flip is not None:  # the mirrored padded image is the padded mirror image
+        cols = torch.where(flip.view(n, 1, 1), width - 1 - cols, cols)
+    index = (rows * width + cols).view(n, 1, h * w).expand(n, c, h * w)
+    moved = padded.flatten(2).gather(2, index).view(n, c, h, w)
     return moved.contiguous(memory_format=torch.channels_last) if x.is_contiguous(
         memory_format=torch.channels_last) else moved
 
@@ -60,11 +65,11 @@ def augment(x: torch.Tensor, kind: str) -> torch.Tensor:
         return x
     n, _, h, w = x.shape
     flip = torch.rand(n, 1, 1, 1, device=x.device) < 0.5
+    if kind == "shift-flip":
+        return shift_each(x, 1, flip)
     x = torch.where(flip, x.flip(-1), x)
     if kind == "flip":
         return x
-    if kind == "shift-flip":
-        return shift_each(x, 1)
     padded = F.pad(x, (2, 2, 2, 2))
     dy, dx = torch.randint(0, 5, (2,)).tolist()  # one shift per batch keeps this a single slice
     return padded[:, :, dy:dy + h, dx:dx + w]
