@@ -6,7 +6,8 @@ batch norm, widths 16-32-64, no hard-example mining), which the ablation table's
 a time. `python benchmarks/speedrun_variants.py OPTIONS`; the recipes as they are now:
 
     speedrun:    stem=whiten stem_bn=0 widths=16-32-48 epochs=8 focus=0.4
-    speedrun94:  stem=whiten stem_bn=0 hidden=128 convs7=1 shift=1 epochs=18 focus=0.4 focus_from=2
+    speedrun94 before its stride-2 conv at 14x14 (which this script does not build):
+                 stem=whiten stem_bn=0 hidden=128 convs7=1 shift=1 epochs=18 focus=0.4 focus_from=2
     the first recipe with a 128-unit hidden layer, seed 1:  hidden=128 seed=1
 
 Options (key=value): epochs (5), seed (0), lr (0.2, the peak), batch (256), smoothing (0.05), decay (5e-4), widths

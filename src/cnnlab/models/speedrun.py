@@ -9,7 +9,8 @@ convs plus the memory traffic of BN, ReLU and pooling, so
 - each max-pool comes straight after its conv, and BN and ReLU run on the pooled map: a quarter of the
   pixels (ReLU commutes with max; BN then normalises the pooled values);
 - one conv at 28x28 and one at 14x14, the work at 7x7: a narrow net trained for more epochs beat a wider one
-  trained for fewer in the same time;
+  trained for fewer in the same time; speedrun94-net's 14x14 conv has stride 2 and no max-pool after it (a
+  quarter of its multiply-adds and no pool to go back through: its step 1.25x faster, for 21 epochs instead of 18);
 - the head keeps the whole 7x7 map (flatten, a linear layer): Fashion-MNIST items are centred, so where a
   feature fires matters; it scored above a 3x3 max-pooled head and a global max pool. Its first linear layer
   flattens the map itself (`FlattenLinear`), reading the channels_last map the trainer keeps as it lies;
@@ -17,7 +18,7 @@ convs plus the memory traffic of BN, ReLU and pooling, so
   PyTorch's kernel on an 18-channel channels_last map.
 
 speedrun-net keeps 48 channels at 7x7 and one linear layer (93% in 8 epochs); speedrun94-net 64 channels and a
-128-unit hidden layer (94% in 18)."""
+128-unit hidden layer (94% in 21)."""
 from collections import OrderedDict
 
 import torch
@@ -27,9 +28,9 @@ from torch import nn
 from .registry import register_model
 
 
-def conv_bn(in_channels, out_channels, pool=False):
+def conv_bn(in_channels, out_channels, pool=False, stride=1):
     """3x3 conv (no bias: batch norm follows) -> [2x2 max-pool] -> BN -> ReLU."""
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)]
+    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers, nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
@@ -103,11 +104,12 @@ class WhiteningConv(nn.Module):
 
 
 def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1, hidden=0, whiten=False, stem_norm=True,
-                      convs_at_7=2):
+                      convs_at_7=2, pool_at_14=True):
     """The speedrun-net shape with stage widths `widths`; `hidden` > 0 puts a hidden layer of that many ReLU
     units between the 7x7 map and the output; `whiten` makes the first conv a frozen WhiteningConv (its width
     is then 18 per input channel, not widths[0]); `stem_norm=False` leaves out the whitening stem's batch norm;
-    `convs_at_7` is the number of 3x3 convs at 7x7 (1 or 2)."""
+    `convs_at_7` is the number of 3x3 convs at 7x7 (1 or 2); `pool_at_14=False` makes the 14x14 conv a stride-2
+    one with no max-pool after it."""
     w0, w1, w2 = widths
     head = [FlattenLinear(w2 * 7 * 7, num_classes)] if not hidden else [
         FlattenLinear(w2 * 7 * 7, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)]
@@ -121,7 +123,7 @@ def make_speedrun_net(widths=(16, 32, 64), num_classes=10, in_channels=1, hidden
     return nn.Sequential(OrderedDict(
         stem=stem,  # (N, w0, 14, 14)
         stages=nn.Sequential(
-            conv_bn(w0, w1, pool=True),  # (N, w1, 7, 7)
+            conv_bn(w0, w1, pool=True) if pool_at_14 else conv_bn(w0, w1, stride=2),  # (N, w1, 7, 7)
             conv_bn(w1, w2), *[conv_bn(w2, w2) for _ in range(convs_at_7 - 1)],  # (N, w2, 7, 7)
         ),
         head=nn.Sequential(*head),  # (N, classes)
@@ -134,9 +136,9 @@ def speedrun_net(num_classes=10, in_channels=1):
     return make_speedrun_net((16, 32, 48), num_classes, in_channels, whiten=True, stem_norm=False)
 
 
-@register_model("speedrun94-net", description="speedrun-net with one conv of 64 channels at 7x7 and a 128-unit "
-                "hidden layer in its head, for the speedrun94 recipe", source="cnnlab", input_size=28,
-                family="batchnorm")
+@register_model("speedrun94-net", description="speedrun-net with a stride-2 conv at 14x14, one conv of 64 channels "
+                "at 7x7 and a 128-unit hidden layer in its head, for the speedrun94 recipe", source="cnnlab",
+                input_size=28, family="batchnorm")
 def speedrun94_net(num_classes=10, in_channels=1):
     return make_speedrun_net((16, 32, 64), num_classes, in_channels, hidden=128, whiten=True, stem_norm=False,
-                             convs_at_7=1)
+                             convs_at_7=1, pool_at_14=False)
