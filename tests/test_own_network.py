@@ -563,3 +563,19 @@ def test_a_network_defined_in_a_script_is_named_by_its_class_and_never_looked_up
     assert result.returncode == 2
     assert (f"{tmp_path / 'run'} was trained with your own network 'Net' (defined in a script or notebook); pass it: "
             f"model=Net from Python, or cnnlab predict {tmp_path / 'run'} --model FILE.py:Net") in result.stderr
+
+
+def test_cli_summary_of_your_own_file_takes_the_input_channels_and_draws_the_graph(tmp_path, capsys):
+    (tmp_path / "colour_net.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        def Net(num_classes=10, in_channels=1):
+            return nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                 nn.Linear(8 * 28 * 28, num_classes))
+    """))
+    graph = tmp_path / "net.dot"
+    assert main(["summary", f"{tmp_path / 'colour_net.py'}:Net", "--input-size", "3", "28", "28",
+                 "--graph", str(graph)]) == 0
+    out = capsys.readouterr().out
+    assert "[1, 8, 28, 28]" in out and f"wrote {graph}" in out
+    assert "0\\nConv2d\\n[1, 8, 28, 28]" in graph.read_text()

@@ -66,21 +66,21 @@ def run_summary(args):
 
     if is_reference(args.model):  # the user named it here: import it
         channels, height, width = args.input_size or (1, 28, 28)
-        model = instantiate(import_reference(args.model), args.classes, args.model)
+        model = instantiate(import_reference(args.model), args.classes, args.model, channels)
         print(f"{args.model}: your own network")
         summary(model, (channels, height, width), depth=args.depth)
-        return
-    info = model_info(args.model)
-    channels, height, width = args.input_size or (1, info.input_size, info.input_size)
-    if height != width:
-        raise ConfigError(f"--input-size {channels} {height} {width}: cnnlab's networks take square images")
-    info.check_size(height)
-    model = _meta_model(args.model, num_classes=args.classes, in_channels=channels)
-    print(f"{args.model}: {info.description}  [{info.source}]")
-    summary(model, (channels, height, width), depth=args.depth)
-    if info.min_size is not None:
-        print(f"Accepts inputs from {info.min_size}x{info.min_size} (global pooling); trained at "
-              f"{info.input_size}x{info.input_size}.")
+    else:
+        info = model_info(args.model)
+        channels, height, width = args.input_size or (1, info.input_size, info.input_size)
+        if height != width:
+            raise ConfigError(f"--input-size {channels} {height} {width}: cnnlab's networks take square images")
+        info.check_size(height)
+        model = _meta_model(args.model, num_classes=args.classes, in_channels=channels)
+        print(f"{args.model}: {info.description}  [{info.source}]")
+        summary(model, (channels, height, width), depth=args.depth)
+        if info.min_size is not None:
+            print(f"Accepts inputs from {info.min_size}x{info.min_size} (global pooling); trained at "
+                  f"{info.input_size}x{info.input_size}.")
     if args.graph:
         path = Path(args.graph)
         if path.suffix not in (".dot", ".svg", ".png", ".pdf"):
