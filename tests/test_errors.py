@@ -246,7 +246,7 @@ OPTION_CASES = {  # case id: (command line, message pattern, exception the Pytho
                          r"--train-limit must be a positive integer, got 0"),
     "resume-with-settings": (["train", "--resume", "{run}", "--lr", "0.1"],
                              r"--resume keeps the run's saved settings, and these differ from them: --lr 0\.1 \(the "
-                             r"run has \S+\); only --epochs, --device, --threads may change"),
+                             r"run has \S+\); only --epochs, --device, --threads, --save-minutes may change"),
     "resume-without-run": (["train", "--resume", "{tmp}/nothing"], r"/nothing: no such run directory"),
     "new-run-in-a-file": (["train", "basic-cnn", *SYNTHETIC, "--out", "{file}"],
                           r"cannot write run directory \S+/a-file: File exists; choose another with --out"),

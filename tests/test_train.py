@@ -219,6 +219,35 @@ def test_killed_run_resumed_matches_the_uninterrupted_run(tmp_path):
     assert same_weights(weights(killed_dir), weights(tmp_path / "ref"))
 
 
+def test_a_run_killed_mid_epoch_resumes_from_its_periodic_save_and_matches_the_uninterrupted_run(tmp_path):
+    # --save-minutes 0.001 (60 ms) saves last.pt every few steps; hard-example mining from epoch 2 chooses its
+    # images from epoch 1's losses, so the losses recorded before the kill must come back with the checkpoint.
+    args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit",
+            "4000", "--hard-fraction", "0.5", "--hard-from", "2"]
+    reference = cli(*args, "--out", str(tmp_path / "ref"))
+    run = tmp_path / "run"
+    victim = cli(*args, "--save-minutes", "0.001", "--out", str(run))
+    deadline, saved = time.time() + 120, None
+    while victim.poll() is None and time.time() < deadline:  # until a save from inside epoch 1
+        if (run / "last.pt").exists():
+            saved = load_checkpoint(run / "last.pt")
+            if (saved["epoch"], saved["step"]) > (1, 0):
+                break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert reference.wait() == 0
+    assert saved is not None and saved["epoch"] == 1 and saved["step"] > 0 and saved["partial"]["count"] > 0
+    if (run / "metrics.csv").exists():
+        pytest.skip("epoch 1 finished before the kill landed")
+    resumed = cli("train", "--resume", str(run))
+    out, err = resumed.communicate()
+    assert resumed.returncode == 0, err
+    assert "resuming at epoch 1, step " in out and "resuming at epoch 1, step 0 " not in out
+    assert deterministic_columns(run) == deterministic_columns(tmp_path / "ref")
+    assert same_weights(weights(run), weights(tmp_path / "ref"))
+
+
 # SIGTERM (slow, as is test_distributed.py::test_signal_stops_every_rank_*) goes through the same handler as SIGINT
 @pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_interrupt_saves_a_checkpoint_prints_the_resume_command_and_resumes_exactly(tmp_path, sig):

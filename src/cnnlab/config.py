@@ -108,6 +108,9 @@ class TrainConfig:
     test_limit: int | None = _opt(None, "use only the first N test images")
     sync_bn: bool = _opt(False, "distributed: convert BatchNorm to SyncBatchNorm")
     out: str | None = _opt(None, "run directory (default: runs/<model>-<dataset>-<time>)")
+    save_minutes: float = _opt(10.0, "also save last.pt in the middle of an epoch once this many minutes have passed "
+                               "since the last save, so a run killed without warning (SIGKILL, power loss) resumes "
+                               "from there; 0: save only after each epoch and on a signal", metavar="MINUTES")
     overwrite: bool = _opt(False, "start again in an --out directory that holds a run with finished epochs (its "
                            "run files are replaced); one with no finished epoch is replaced anyway")
     recipe: str | None = _opt(None, "preset settings (see `cnnlab recipes`); explicit flags override it")
@@ -133,6 +136,8 @@ class TrainConfig:
         if self.test_every < 0:
             raise ConfigError(f"{spell('test_every')} must be 0 (the last epoch only) or a positive integer, got "
                               f"{self.test_every}")
+        if not 0 <= self.save_minutes < math.inf:
+            raise ConfigError(f"{spell('save_minutes')} must be zero or positive, got {self.save_minutes}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"{spell('label_smoothing')} must be in [0, 1), got {self.label_smoothing}")
         if self.test_split is not None and not 0 < self.test_split < 1:

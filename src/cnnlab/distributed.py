@@ -289,11 +289,14 @@ def broadcast_buffers(net, env: Dist) -> None:
             dist.broadcast(buffer, src=0)
 
 
-def agree_any(flag: bool, env: Dist, device) -> bool:
+def agree_any(flag: bool, env: Dist, device, step: int | None = None) -> bool:
     """Whether `flag` holds on any rank, the same answer on all (one all-reduce). Every rank must call it at the
-    same points."""
+    same points. Between training steps (`step` given) the ranks confer every STOP_CHECK_EVERY steps and answer
+    False between, as agree_to_stop; a single process answers at every step."""
     if env.world_size == 1:
         return flag
+    if step is not None and step % STOP_CHECK_EVERY:
+        return False
     import torch
     import torch.distributed as dist
 

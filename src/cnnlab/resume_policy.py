@@ -9,7 +9,7 @@ from .device import select_device
 from .errors import CheckpointError, ConfigError
 from .network import UserNetwork, is_reference
 
-RESUME_OPTIONS = ("epochs", "device", "threads")  # may change on resume: extend the run, move it
+RESUME_OPTIONS = ("epochs", "device", "threads", "save_minutes")  # may change on resume: extend the run, move it
 
 
 def resume_settings(run_dir, model=None, **overrides) -> tuple[TrainConfig, dict]:

@@ -121,7 +121,12 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
     correct = torch.tensor(run.sums.correct, dtype=torch.float64, device=run.device)
     count, seconds = run.sums.count, run.sums.seconds
     reporter.epoch_start(run.epoch, steps, run.step)
-    start = time.perf_counter()
+    start = saved = time.perf_counter()
+    save_every = cfg.save_minutes * 60
+
+    def sums_so_far():
+        return EpochSums(loss_sum.item(), correct.item(), count, seconds + time.perf_counter() - start, run.sums.lr)
+
     batches = run.train_batches.indexed()
     for _ in range(run.step):  # resuming mid-epoch: replay the order, skip what was done
         next(batches)
@@ -149,8 +154,23 @@ def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
             reporter.step(run.step, mean_loss, correct.item() / count, count * run.env.world_size / elapsed)
         if distributed.agree_to_stop(stop, run.env, run.device, run.step):
             break
-    run.sums = EpochSums(loss_sum.item(), correct.item(), count, seconds + time.perf_counter() - start, run.sums.lr)
+        if save_every and run.step < steps and distributed.agree_any(
+                time.perf_counter() - saved >= save_every, run.env, run.device, run.step):
+            run.sums = sums_so_far()
+            save_mid_epoch(run)
+            saved = time.perf_counter()
+    run.sums = sums_so_far()
     return run.step == steps
+
+
+def save_mid_epoch(run: Run) -> None:
+    """last.pt in the middle of the epoch, `run.sums` this rank's sums so far; every rank calls it at the same
+    step. The checkpoint carries the job's sums and every rank's losses of the epoch (rank 0 carries them on at a
+    resume); an epoch that goes on adds to each rank's own sums, held by train_epoch."""
+    run.sums = run.sums.total(run.env, run.device)
+    if run.hard is not None:
+        run.hard.gather(all_sum=partial(distributed.all_sum, env=run.env))
+    run.save("last")
 
 
 def finish_epoch(run: Run) -> dict:
@@ -214,10 +234,7 @@ def _train_run(run: Run, reporter, stop: StopFlag) -> list[dict]:
     board = open_board(run) if run.config.tensorboard and run.env.main else None
     while run.epoch <= run.config.epochs and not distributed.agree_to_stop(stop, run.env, run.device):
         if not train_epoch(run, stop, reporter):
-            run.sums = run.sums.total(run.env, run.device)  # rank 0's checkpoint holds every rank's sums
-            if run.hard is not None:  # and every rank's losses of the epoch so far
-                run.hard.gather(all_sum=partial(distributed.all_sum, env=run.env))
-            run.save("last")
+            save_mid_epoch(run)
             break
         row = finish_epoch(run)
         reporter.epoch_end(row)

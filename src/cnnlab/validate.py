@@ -100,7 +100,7 @@ RANGES = {  # TrainConfig's numeric fields: (low, high); TrainConfig.validate gi
     "threads": (1, 65_536), "train_limit": (1, MAX_COUNT), "test_limit": (1, MAX_COUNT),
     "resize": (1, MAX_INPUT_SIZE), "image_size": (1, MAX_INPUT_SIZE),
     "momentum": (0, math.inf), "weight_decay": (0, math.inf), "label_smoothing": (0, 1), "hard_fraction": (0, 1),
-    "test_split": (0, 1),
+    "test_split": (0, 1), "save_minutes": (0, math.inf),
 }
 ABOVE_LOW = ("hard_fraction", "test_split")  # a fraction of the images: zero means none
 
