@@ -55,8 +55,8 @@ def register(commands):
                   dest="model_ref", metavar="MODEL")
     p.add_argument("--recipe", help="preset: " + ", ".join(RECIPES))
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt "
-                   "(with its saved settings: --epochs may extend it, --device and --threads move it, --save-minutes may "
-                   "change; the original command's other options may be repeated unchanged)")
+                   "(with its saved settings: --epochs may extend it, --device and --threads move it, "
+                   "--save-minutes may change; the original command's other options may be repeated unchanged)")
     add_config_flags(p, skip=_SKIP)
     p.formatter_class = argparse.HelpFormatter  # defaults are spelled out above
     p.set_defaults(func=run_train)
