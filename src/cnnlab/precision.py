@@ -3,11 +3,12 @@ machine, measured, not assumed. bf16 halves the cost of a multiply-add where the
 but the conversions around each layer cost time too: on an AMD EPYC (Zen 5) bf16 trained 2.2x faster than
 float32, on an Intel Xeon with AVX512-BF16 and no AMX 1.35x slower (issue 28). So the first run of a model times a
 few training steps in each precision, alternating, keeps the faster, and caches the choice per CPU model and the
-instructions it offers for bf16, torch version, thread count, model, input shape and batch size: later runs read it
-and pay nothing. The instructions are part of the key because a virtual machine reports the model name of the host's
-CPU and may or may not pass its bf16 instructions through: round 3's "Intel(R) Xeon(R) Processor" (family 6, model
-207, an Emerald Rapids part that has AVX512-BF16) listed no avx512_bf16 in /proc/cpuinfo on 2026-12-07, and the
-project's notes had described that machine as having it."""
+instructions it offers for bf16, torch version, thread count, model (its name and a hash of its layers), input
+shape, batch size and memory layout: later runs read it and pay nothing. The instructions are part of the key
+because a virtual machine reports the model name of the host's CPU and may or may not pass its bf16 instructions
+through: round 3's "Intel(R) Xeon(R) Processor" (family 6, model 207, an Emerald Rapids part that has AVX512-BF16)
+listed no avx512_bf16 in /proc/cpuinfo on 2026-12-07, and the project's notes had described that machine as
+having it."""
 import json
 import os
 import platform
@@ -97,11 +98,21 @@ def _write_cache(key: str, choice: Choice) -> None:
         pass
 
 
-def cache_key(label: str, shape: tuple, threads: int) -> str:
+def layers_fingerprint(net) -> str:
+    """A short hash of the network's layers as print(net) shows them (kinds, channels, kernels, strides, ...):
+    a network changed under the same name, a zoo model in a new cnnlab or your own file edited, is another
+    question."""
+    import hashlib
+
+    return hashlib.sha256(repr(net).encode()).hexdigest()[:12]
+
+
+def cache_key(label: str, net, shape: tuple, threads: int, channels_last: bool) -> str:
     import torch
 
-    return (f"{cpu_model()} [{cpu_features()}] | torch {torch.__version__} | {threads} threads | {label} | "
-            f"input {shape}")
+    layout = "channels_last" if channels_last else "contiguous"
+    return (f"{cpu_model()} [{cpu_features()}] | torch {torch.__version__} | {threads} threads | {label} "
+            f"(layers {layers_fingerprint(net)}) | input {shape} {layout}")
 
 
 def _step_seconds(net, x, y, dtype) -> float:
@@ -145,7 +156,7 @@ def measure(net, shape: tuple, num_classes: int, channels_last: bool) -> dict:
 def choose(net, shape: tuple, num_classes: int, channels_last: bool, label: str, threads: int) -> Choice:
     """The faster of fp32 and bf16 for `net` on this CPU: from the cache, else measured now (and cached). A
     network whose code fails under bf16 autocast trains in fp32."""
-    key = cache_key(label, shape, threads)
+    key = cache_key(label, net, shape, threads, channels_last)
     known = _read_cache().get(key)
     if isinstance(known, dict) and known.get("name") in CANDIDATES and isinstance(known.get("seconds"), dict) \
             and set(known["seconds"]) == set(CANDIDATES):
