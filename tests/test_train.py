@@ -1,5 +1,6 @@
 """The trainer: it learns, it is deterministic, its run directory is complete, and it resumes exactly."""
 import csv
+import functools
 import json
 import os
 import signal
@@ -219,14 +220,33 @@ def test_killed_run_resumed_matches_the_uninterrupted_run(tmp_path):
     assert same_weights(weights(killed_dir), weights(tmp_path / "ref"))
 
 
-def test_a_run_killed_mid_epoch_resumes_from_its_periodic_save_and_matches_the_uninterrupted_run(tmp_path):
-    # --save-minutes 0.001 (60 ms) saves last.pt every few steps; hard-example mining from epoch 2 chooses its
-    # images from epoch 1's losses, so the losses recorded before the kill must come back with the checkpoint.
-    args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit",
-            "4000", "--hard-fraction", "0.5", "--hard-from", "2"]
-    reference = cli(*args, "--out", str(tmp_path / "ref"))
+# The run the interruption tests stop and resume: 2 epochs, hard-example mining from epoch 2, which chooses its
+# images from epoch 1's losses, so the losses recorded before a stop must come back with the checkpoint.
+INTERRUPTED = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit",
+               "3000", "--hard-fraction", "0.5", "--hard-from", "2"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The INTERRUPTED run left alone, trained once for the module in a process started beside the first test's
+    own; the fixture's value waits for it and returns its run directory."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    process = cli(*INTERRUPTED, "--out", str(out))
+
+    @functools.cache
+    def finished():
+        _, err = process.communicate()
+        assert process.returncode == 0, err
+        return out
+
+    yield finished
+    process.kill()
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_periodic_save_and_matches_the_uninterrupted_run(tmp_path, capsys,
+                                                                                                 uninterrupted):
     run = tmp_path / "run"
-    victim = cli(*args, "--save-minutes", "0.001", "--out", str(run))
+    victim = cli(*INTERRUPTED, "--save-minutes", "0.001", "--out", str(run))  # last.pt every 60 ms
     deadline, saved = time.time() + 120, None
     while victim.poll() is None and time.time() < deadline:  # until a save from inside epoch 1
         if (run / "last.pt").exists():
@@ -236,42 +256,38 @@ def test_a_run_killed_mid_epoch_resumes_from_its_periodic_save_and_matches_the_u
         time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert reference.wait() == 0
+    reference = uninterrupted()
     assert saved is not None and saved["epoch"] == 1 and saved["step"] > 0 and saved["partial"]["count"] > 0
     if (run / "metrics.csv").exists():
         pytest.skip("epoch 1 finished before the kill landed")
-    resumed = cli("train", "--resume", str(run))
-    out, err = resumed.communicate()
-    assert resumed.returncode == 0, err
+    assert main(["train", "--resume", str(run)]) == 0  # in this process: no second start-up to wait for
+    out = capsys.readouterr().out
     assert "resuming at epoch 1, step " in out and "resuming at epoch 1, step 0 " not in out
-    assert deterministic_columns(run) == deterministic_columns(tmp_path / "ref")
-    assert same_weights(weights(run), weights(tmp_path / "ref"))
+    assert deterministic_columns(run) == deterministic_columns(reference)
+    assert same_weights(weights(run), weights(reference))
 
 
 # SIGTERM (slow, as is test_distributed.py::test_signal_stops_every_rank_*) goes through the same handler as SIGINT
 @pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
-def test_interrupt_saves_a_checkpoint_prints_the_resume_command_and_resumes_exactly(tmp_path, sig):
-    args = ["train", "basic-cnn", "--dataset", "synthetic", "--epochs", "2", "--threads", "1", "--train-limit", "3000"]
-    ref = tmp_path / "ref"
+def test_interrupt_saves_a_checkpoint_prints_the_resume_command_and_resumes_exactly(tmp_path, uninterrupted, sig):
+    # the resumed run trains in this process (no second start-up) and must end as the separate process did
     run = tmp_path / "run"
-    reference = cli(*args, "--out", str(ref))
-    victim = cli(*args, "--out", str(run))
+    victim = cli(*INTERRUPTED, "--out", str(run))
     deadline = time.time() + 120
     while not (run / "config.json").exists() and time.time() < deadline:
         time.sleep(0.02)
     time.sleep(0.3)  # somewhere inside training
     victim.send_signal(sig)
     out, err = victim.communicate()
-    assert reference.wait() == 0
+    reference = uninterrupted()
     if victim.returncode == 0:  # the run finished before the signal landed: nothing to resume
         pytest.skip("training finished before the signal arrived")
     assert victim.returncode == 130, err
     assert f"cnnlab train --resume {run}" in err and "Traceback" not in err
     assert load_checkpoint(run / "last.pt")["config"]["epochs"] == 2
-    resumed = cli("train", "--resume", str(run))
-    assert resumed.wait() == 0
-    assert deterministic_columns(run) == deterministic_columns(ref)
-    assert same_weights(weights(run), weights(ref))
+    assert main(["train", "--resume", str(run)]) == 0
+    assert deterministic_columns(run) == deterministic_columns(reference)
+    assert same_weights(weights(run), weights(reference))
 
 
 def test_eval_reports_loss_accuracy_and_per_class_table(tmp_path, capsys):
