@@ -205,12 +205,14 @@ def test_sync_bn_converts_batch_norm_and_ranks_share_its_statistics(tmp_path):
 @pytest.mark.slow  # the default suite: one process's mining (test_hard_examples.py) and two processes' training
 def test_hard_example_mining_across_processes_chooses_as_one_process_does(tmp_path):
     """Each process records the losses of its share; at the epoch's end they come together, so both choose the
-    same hardest images as one process would (basic-cnn has no batch norm: same losses, same choice)."""
+    same hardest images as one process would (basic-cnn has no batch norm: same losses, same choice). The two
+    processes also save last.pt mid-epoch whenever they confer (--save-minutes near 0), which brings the
+    losses together early too: the choice must not change."""
     options = dict(model="basic-cnn", epochs=3, hard_fraction=0.5, hard_from=2, **SMALL, **LINEAR)
     (tmp_path / "dump").mkdir()
     (tmp_path / "ranks.py").write_text(RANK_SCRIPT)
-    job = torchrun(str(tmp_path / "ranks.py"), json.dumps([dict(out=str(tmp_path / "two"), **options)]),
-                   str(tmp_path / "dump"))
+    job = torchrun(str(tmp_path / "ranks.py"),
+                   json.dumps([dict(out=str(tmp_path / "two"), save_minutes=1e-9, **options)]), str(tmp_path / "dump"))
     assert job.returncode == 0, job.stderr[-3000:]
     cnnlab.train(out=str(tmp_path / "one"), progress=False, **options)
     two, one = load_checkpoint(tmp_path / "two" / "last.pt"), load_checkpoint(tmp_path / "one" / "last.pt")
