@@ -106,7 +106,8 @@ def last_good(run: Run) -> str:
 
 # ---------------------------------------------------------------- one epoch
 def train_epoch(run: Run, stop: StopFlag, reporter) -> bool:
-    """One pass over the training data from step `run.step`; returns False if a signal asked to stop."""
+    """One pass over the training data from step `run.step`, saving last.pt every --save-minutes on the way;
+    returns False if a signal asked to stop."""
     cfg, model, optimizer, hard = run.config, run.model, run.optimizer, run.hard
     run.train_batches.set_epoch(run.epoch)
     if hard is not None:
