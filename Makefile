@@ -49,8 +49,8 @@ PYTEST := $(VENV)/bin/pytest -q -n $(JOBS) --dist loadfile --durations=30
 # earlier tree: 185 s, and 171-178 s in four more runs of the same tree
 # (one outlier at 210 s: the host's speed drifts); with two busy loops on the 2 cores: 342-359 s in 3 runs. Before
 # this round's work on it: 611 s idle (one process), 298 s idle in 2 workers before the last changes. Later
-# (2026-12-07 19:23-20:15 UTC, 1,233 tests): 181, 175, 187 and 173 s (pytest's own 170 s), the tree before that
-# day's evening changes 182 and 176 s alternating with it.
+# (2026-12-07 19:23-20:20 UTC, 1,233 tests): 181, 175, 187, 173 (pytest's own 170) and 161 s, the tree before
+# that day's evening changes 182 and 176 s alternating with two of them.
 # The linter first (pyproject.toml's [tool.ruff]): a style finding fails the target before the tests run.
 test: install
 	$(VENV)/bin/ruff check .
