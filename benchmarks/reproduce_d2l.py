@@ -3,8 +3,10 @@ cnnlab's results beside the book's printed ones and their band over the book's C
 builds of the book printed over time).
 
 Resumable: each recipe gets its own run directory under ROOT (default runs/d2l/<recipe>). Started again, the
-script skips finished rows, continues interrupted ones with `cnnlab train --resume` (exact resume), and leaves
-rows that stopped on a NaN loss alone (same seed, same divergence; --retry-diverged runs them again).
+script skips finished rows, continues interrupted ones with `cnnlab train --resume` (exact resume; a row killed
+without warning, as at the end of a login session, from cnnlab's last save: at most 10 minutes of training are
+lost, `--save-minutes`), and leaves rows that stopped on a NaN loss alone (same seed, same divergence;
+--retry-diverged runs them again).
 
     python benchmarks/reproduce_d2l.py                                  # everything, 10 epochs each
     python benchmarks/reproduce_d2l.py --epochs d2l-alexnet=2 --epochs d2l-nin=2   # some rows partial
