@@ -39,7 +39,7 @@ def test_the_faster_precision_is_chosen_cached_and_read_back(no_user_data, monke
 
 
 def test_a_network_changed_under_the_same_name_or_another_memory_layout_is_measured_again(no_user_data, monkeypatch):
-    calls = timed(monkeypatch, "fp32")
+    timed(monkeypatch, "fp32")
     assert precision.choose(torch.nn.Linear(4, 2), (8, 4), 2, True, "mine.py:net", 1).name == "fp32"
     timed(monkeypatch, "bf16")
     again = precision.choose(torch.nn.Linear(4, 2), (8, 4), 2, True, "mine.py:net", 1)  # the same layers
@@ -47,7 +47,7 @@ def test_a_network_changed_under_the_same_name_or_another_memory_layout_is_measu
     edited = precision.choose(torch.nn.Linear(4, 3), (8, 4), 2, True, "mine.py:net", 1)  # the file was edited
     assert (edited.name, edited.cached) == ("bf16", False)
     contiguous = precision.choose(torch.nn.Linear(4, 2), (8, 4), 2, False, "mine.py:net", 1)
-    assert (contiguous.name, contiguous.cached, len(calls)) == ("bf16", False, 1)
+    assert (contiguous.name, contiguous.cached) == ("bf16", False)
 
 
 def test_the_same_cpu_name_with_other_bf16_instructions_is_measured_again(no_user_data, monkeypatch):
